@@ -269,9 +269,7 @@ def derived_volumes_and_flows(
     vrc = 1.0 - sum(p[k] for k in vol_keys)
     if np.any(qrc <= 0):
         raise ValueError(
-            "blood-flow fractions "
-            + "+".join(flow_keys)
-            + f" sum to >= 1 (max {1 - qrc.min():.3f}):"
+            "blood-flow fractions " + "+".join(flow_keys) + f" sum to >= 1 (max {1 - qrc.min():.3f}):"
             " nothing is left for the rest of body"
         )
     if np.any(vrc <= 0):
@@ -285,15 +283,11 @@ def derived_volumes_and_flows(
     qc = p["QCC"] * bw**0.75
     out: dict[str, NDArray[np.float64]] = {"QC": qc, "BW": bw}
     for organ, stem in _STEM.items():
-        frac_q = (
-            qrc if organ == "rest_of_body" else (np.ones(n) if organ == "lung" else p[f"Q{stem}C"])
-        )
+        frac_q = qrc if organ == "rest_of_body" else (np.ones(n) if organ == "lung" else p[f"Q{stem}C"])
         frac_v = vrc if organ == "rest_of_body" else p[f"V{stem}C"]
         bv = p[f"BV{stem}"]
         if np.any((bv <= 0) | (bv >= 1)):
-            raise ValueError(
-                f"PBPK parameter 'BV{stem}' (blood fraction of {organ}) must be in (0, 1)"
-            )
+            raise ValueError(f"PBPK parameter 'BV{stem}' (blood fraction of {organ}) must be in (0, 1)")
         v = bw * frac_v
         out[f"Q_{organ}"] = qc * frac_q
         out[f"V_{organ}"] = v
@@ -310,6 +304,8 @@ def build_system(
     params: Mapping[str, ArrayLike],
     body_weight_kg: ArrayLike,
     renal_clearance_L_per_h: ArrayLike = 0.0,
+    *,
+    reference_liver_return: bool = False,
 ) -> LinearSystem:
     """Assemble the batched linear system for ``S`` subjects.
 
@@ -335,7 +331,8 @@ def build_system(
         b.transfer(f"{organ}_blood", "venous_plasma", d[f"Q_{organ}"] / d[f"Vb_{organ}"])
     # Spleen drains into the liver (portal); the liver returns hepatic-artery + splenic flow.
     b.transfer("spleen_blood", "liver_blood", d["Q_spleen"] / d["Vb_spleen"])
-    b.transfer("liver_blood", "venous_plasma", (d["Q_liver"] + d["Q_spleen"]) / d["Vb_liver"])
+    liver_out = d["Q_liver"] if reference_liver_return else d["Q_liver"] + d["Q_spleen"]
+    b.transfer("liver_blood", "venous_plasma", liver_out / d["Vb_liver"])
 
     # Permeability-limited exchange between capillary blood and tissue.
     for organ, stem in _STEM.items():
