@@ -138,7 +138,8 @@ def agent_parameters(
         pset = load_parameter_set(parameter_set)
     if pset.species != scenario.species:
         raise ValueError(
-            f"parameter set '{pset.name}' is for {pset.species}, but the scenario's species is {scenario.species}"
+            f"parameter set '{pset.name}' is for {pset.species}, "
+            f"but the scenario's species is {scenario.species}"
         )
     params = dict(pset.as_dict())
     bw = float(scenario.body_weight_kg)

@@ -282,10 +282,7 @@ def _integrate_one(  # type: ignore[no-untyped-def]
             yt[i] += k5[i]
         _rhs(t + h, yt, vals, rows, cols, pc_src, pc_dst, hill, ft)
         for i in range(n):
-            err[i] = (
-                ft[i]
-                + (_C61 * k1[i] + _C62 * k2[i] + _C63 * k3[i] + _C64 * k4[i] + _C65 * k5[i]) / h
-            )
+            err[i] = ft[i] + (_C61 * k1[i] + _C62 * k2[i] + _C63 * k3[i] + _C64 * k4[i] + _C65 * k5[i]) / h
         _solve(m, err, low_ptr, low_j, up_ptr, up_j)
         e2 = 0.0
         for i in range(n):
@@ -308,9 +305,7 @@ def _integrate_one(  # type: ignore[no-untyped-def]
                 for s in range(n):
                     g = group[s]
                     if g >= 0:
-                        out[i_out, g] += (
-                            h00 * y[s] + h10 * h * f0[s] + h01 * ynew[s] + h11 * h * f1[s]
-                        )
+                        out[i_out, g] += h00 * y[s] + h10 * h * f0[s] + h01 * ynew[s] + h11 * h * f1[s]
                 i_out += 1
             t = t_new
             for i in range(n):
