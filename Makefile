@@ -5,30 +5,35 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.nanobridge-installed
+DEVSTAMP := $(VENV)/.nanobridge-dev-installed
 
 .PHONY: demo test lint typecheck pytest bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e .
 	@touch $(STAMP)
+
+$(DEVSTAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@touch $(DEVSTAMP)
 
 demo: $(STAMP)
 	$(BIN)/nanobridge demo --out nanobridge-report
 
-lint: $(STAMP)
+lint: $(DEVSTAMP)
 	$(BIN)/ruff check src tests benchmarks
 
-typecheck: $(STAMP)
+typecheck: $(DEVSTAMP)
 	$(BIN)/mypy src/nanobridge
 
-pytest: $(STAMP)
+pytest: $(DEVSTAMP)
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck pytest
 
-bench: $(STAMP)
+bench: $(DEVSTAMP)
 	$(BIN)/python benchmarks/pbpk_population.py
 
 clean:

@@ -72,6 +72,7 @@ def simulate(
     options: SolverOptions | None = None,
     subject_ids: list[str] | None = None,
     attrs: Mapping[str, Any] | None = None,
+    reference_liver_return: bool = False,
 ) -> Biodistribution:
     """Simulate an IV bolus for a batch of subjects.
 
@@ -79,7 +80,9 @@ def simulate(
     ``body_weight_kg`` may be a scalar or an array of length ``S``; one batched solve covers
     all subjects.
     """
-    system = build_system(params, body_weight_kg, renal_clearance_L_per_h)
+    system = build_system(
+        params, body_weight_kg, renal_clearance_L_per_h, reference_liver_return=reference_liver_return
+    )
     t = np.asarray(times_h, dtype=float)
     opts = options or SolverOptions()
     frac, stats = solve_linear_batch(system, t, GROUP_OF_STATE, len(OUTPUT_GROUPS), opts)
