@@ -167,6 +167,15 @@ def agent_parameters(
     tumor = getattr(scenario, "tumor", None)
     if tumor is not None and getattr(tumor, "volume_mm3", None):
         params["VTC"] = float(tumor.volume_mm3) * 1e-6 / bw  # mm3 -> L (kg at 1 g/mL) per kg BW
+        perfusion = params.get("tumor_perfusion_mL_per_min_per_g")
+        if perfusion is not None:
+            # tumour flow = perfusion x tumour mass, as a fraction of cardiac output
+            mass_g = float(tumor.volume_mm3) * 1e-3
+            qc_L_per_h = params["QCC"] * bw**0.75
+            params["QTC"] = perfusion * mass_g * 60.0 / 1000.0 / qc_L_per_h
+            notes.append(
+                f"tumour flow {perfusion:g} mL/min/g x {mass_g:.3g} g = {params['QTC']:.3g} of cardiac output"
+            )
     if tumor_params:
         unknown = sorted(set(tumor_params) - set(TUMOR_PARAMETERS))
         if unknown:
