@@ -6,8 +6,10 @@ continuous time), must reproduce the tabulated tumour delivery efficiencies DE24
 The thresholds are set just below what the model achieves, so a regression in the model or
 the solver fails this test; the figures are reported in the README.
 
-DE168 is reported but not asserted: the database README warns that the 168 h values do not
-all reproduce from the fitted parameters (they were largely extrapolated from earlier data).
+DE168: the database README warns that the 168 h values do not all reproduce from the fitted
+parameters. Most data sets were measured only to 24-48 h (median last time 24 h), so their
+tumour parameters say little about 168 h. DE168 is asserted only on the data sets whose
+measured time course reaches 160 h or later (18 data sets), where it does reproduce.
 """
 
 from __future__ import annotations
@@ -48,10 +50,17 @@ def test_demax_reproduces_the_database(replay: pd.DataFrame) -> None:
     assert score.within_2fold >= 0.83
 
 
-def test_de168_is_reported(replay: pd.DataFrame) -> None:
-    score = agreement(replay["DE168_sim"], replay["DE168"])
-    print("DE168 (not asserted, see module docstring)", score)
-    assert score.n == 302
+def test_de168_reproduces_where_it_was_measured(replay: pd.DataFrame) -> None:
+    all_sets = agreement(replay["DE168_sim"], replay["DE168"])
+    print("DE168, all data sets (not asserted, see module docstring)", all_sets)
+    courses = pd.read_csv(DB.with_name("time_courses.csv"))
+    last = replay["ID"].map(courses.groupby("ID")["Time"].max())
+    measured = replay[last >= 160]
+    score = agreement(measured["DE168_sim"], measured["DE168"])
+    print("DE168, data sets measured to >= 160 h", score)
+    assert score.n == 18
+    assert score.r2_log10 >= 0.65
+    assert score.within_2fold >= 0.70
 
 
 def test_agreement_scores_a_perfect_and_a_biased_prediction() -> None:
