@@ -625,7 +625,7 @@ def _relations() -> tuple[Relation, ...]:
             formula="F_size = clip((d/d_ref)^beta, F_min, F_max)",
             description="Size dependence of the maximum phagocytic uptake rates.",
             constants=(ref["hydrodynamic_diameter_nm"], *size.values()),
-            citations=("Lin2016", "Zhang2009", "Perrault2009", "Walkey2012"),
+            citations=("Lin2016_gold_mouse", "Zhang2009", "Perrault2009", "Walkey2012"),
             assumed_shape=True,
             note="Direction sourced, power-law shape and exponent assumed.",
         ),
@@ -661,7 +661,7 @@ def _relations() -> tuple[Relation, ...]:
             formula="M = F_size * F_charge * F_peg (applied to every KXRESmax but the tumour's)",
             description=" ".join(str(raw["mps_uptake"]["description"]).split()),
             constants=(),
-            citations=("Lin2016",),
+            citations=("Lin2016_gold_mouse",),
             assumed_shape=True,
         ),
     )
