@@ -265,8 +265,8 @@ def derived_volumes_and_flows(
     for key in [*flow_keys, *vol_keys, "QCC", "VBldC", "FracArterialPlasma"]:
         if key not in p:
             raise KeyError(f"PBPK parameter '{key}' is missing")
-    qrc = 1.0 - sum(p[k] for k in flow_keys)
-    vrc = 1.0 - sum(p[k] for k in vol_keys)
+    qrc: NDArray[np.float64] = 1.0 - np.sum([p[k] for k in flow_keys], axis=0)
+    vrc: NDArray[np.float64] = 1.0 - np.sum([p[k] for k in vol_keys], axis=0)
     if np.any(qrc <= 0):
         raise ValueError(
             "blood-flow fractions " + "+".join(flow_keys) + f" sum to >= 1 (max {1 - qrc.min():.3f}):"

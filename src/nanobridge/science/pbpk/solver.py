@@ -17,7 +17,6 @@ them (about 10-20 s) and later processes load them from ``__pycache__``.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -342,9 +341,7 @@ def _integrate_batch(  # type: ignore[no-untyped-def]
 def _symbolic_cached(n: int, rows_key: bytes, cols_key: bytes) -> SymbolicLU:
     rows = np.frombuffer(rows_key, dtype=np.int64)
     cols = np.frombuffer(cols_key, dtype=np.int64)
-    pattern_r = np.concatenate([rows])
-    pattern_c = np.concatenate([cols])
-    return symbolic_lu(n, pattern_r, pattern_c)
+    return symbolic_lu(n, rows, cols)
 
 
 def solve_linear_batch(
@@ -382,7 +379,7 @@ def solve_linear_batch(
     lu = (sym.fill_rows, sym.fill_cols, sym.div_i, sym.div_k, sym.upd_ptr, sym.upd_j)
     prev_threads = numba.get_num_threads()
     if opts.threads is not None:
-        numba.set_num_threads(max(1, min(opts.threads, numba.config.NUMBA_NUM_THREADS)))
+        numba.set_num_threads(max(1, min(opts.threads, default_threads())))
     try:
         _integrate_batch(
             np.ascontiguousarray(system.values), system.rows, system.cols, system.pc_src,
@@ -404,4 +401,4 @@ def solve_linear_batch(
 
 def default_threads() -> int:
     """Threads numba may use (NUMBA_NUM_THREADS or the CPU count)."""
-    return int(os.environ.get("NUMBA_NUM_THREADS", numba.config.NUMBA_NUM_THREADS))
+    return int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
