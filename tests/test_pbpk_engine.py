@@ -105,6 +105,9 @@ def test_metrics_match_the_curves(mouse: dict[str, float]) -> None:
     assert float(m["retention_30d_pct_id"][0]) == pytest.approx(body[720], rel=1e-9)
     assert float(m["retention_90d_pct_id"][0]) == pytest.approx(body[2160], rel=1e-9)
     assert 0 < float(m["blood_t50_h"][0]) < 24
+    blood = bd.amount("blood").values[0]
+    slope = np.log(blood[168] / blood[24]) / 144.0  # two-point check of the fitted window
+    assert float(m["blood_half_life_24_168h_h"][0]) == pytest.approx(np.log(2) / -slope, rel=0.3)
     assert m["DE24"].attrs["units"] == "%ID"
 
 

@@ -187,6 +187,19 @@ def _terminal_half_life(times: NDArray[np.float64], values: NDArray[np.float64])
     return float(np.log(2) / -slope) if slope < 0 else float("inf")
 
 
+def _window_half_life(
+    times: NDArray[np.float64], values: NDArray[np.float64], start_h: float, end_h: float
+) -> float:
+    """Half-life from a log-linear fit of ``values`` on ``[start_h, end_h]`` (NaN if not covered)."""
+    if times[-1] < end_h - 1e-9:
+        return float("nan")
+    mask = (times >= start_h) & (times <= end_h) & (values > 0)
+    if mask.sum() < 3:
+        return float("nan")
+    slope = np.polyfit(times[mask], np.log(values[mask]), 1)[0]
+    return float(np.log(2) / -slope) if slope < 0 else float("inf")
+
+
 def pk_metrics(bd: Biodistribution) -> xr.Dataset:
     """Per-subject metrics of a biodistribution.
 
@@ -195,8 +208,12 @@ def pk_metrics(bd: Biodistribution) -> xr.Dataset:
       the Nano-Tumor Database (Cheng et al. 2020);
     - ``auc_<organ>_pct_id_h`` [%ID·h]: trapezoidal AUC of the amount over the run;
       ``auc_tumor_pct_id_per_g_h`` [%ID/g·h];
-    - ``blood_t50_h`` [h]: time for blood (plasma) to fall to half its peak;
-      ``blood_terminal_half_life_h`` [h]: log-linear fit to the last quarter of the run;
+    - ``blood_t50_h`` [h]: time for blood (plasma) to fall to half its peak (in this model it
+      includes the fast distribution into the organs' capillary blood);
+      ``blood_half_life_24_168h_h`` [h]: log-linear fit between 24 h and 168 h, the window of
+      most nanoparticle blood measurements (NaN if the run is shorter);
+      ``blood_terminal_half_life_h`` [h]: log-linear fit to the last quarter of the run (``inf``
+      when blood no longer declines, e.g. when release from phagocytes sustains it);
     - ``urine_pct_id``, ``feces_pct_id``, ``excreted_pct_id`` [%ID] at the end of the run;
     - ``retention_30d_pct_id``, ``retention_90d_pct_id`` [%ID]: amount still in the body at 30
       and 90 days (NaN if the run is shorter).
@@ -226,6 +243,11 @@ def pk_metrics(bd: Biodistribution) -> xr.Dataset:
     )
     blood = amt.sel(organ="blood").values
     put("blood_t50_h", np.array([_time_to_fraction(t, row, 0.5) for row in blood]), "h")
+    put(
+        "blood_half_life_24_168h_h",
+        np.array([_window_half_life(t, row, 24.0, 168.0) for row in blood]),
+        "h",
+    )
     put("blood_terminal_half_life_h", np.array([_terminal_half_life(t, row) for row in blood]), "h")
     urine = amt.sel(organ="urine").values[:, -1]
     feces = amt.sel(organ="feces").values[:, -1]
