@@ -302,7 +302,7 @@ def test_multiplier_rejects_arrays() -> None:
 
 
 def _yaml() -> dict[str, object]:
-    text = (resources.files("nanobridge") / "data" / "pbpk" / "property_relations.yaml").read_text(
+    text = (resources.files("nanobridge") / "data" / "relations" / "property_relations.yaml").read_text(
         encoding="utf-8"
     )
     data = yaml.safe_load(text)

@@ -12,7 +12,7 @@ and PEG coating into the model:
 - :func:`mps_uptake_multiplier` — multiplier on the maximum phagocytic uptake rates
   ``KXRESmax``: size x charge x PEG factors, each bounded and equal to 1 for the reference
   particle of the parameter set. Directions are sourced; magnitudes and shapes are assumed and
-  flagged as such in ``data/pbpk/property_relations.yaml``.
+  flagged as such in ``data/relations/property_relations.yaml``.
 
 Every numeric constant lives in that YAML file with its unit, citation keys, ``assumed`` flag
 and a note; :func:`describe_relations` reports them and :func:`relations_citation_keys` gives
@@ -70,7 +70,7 @@ __all__ = [
     "renal_sieving_coefficient",
 ]
 
-_DATA_FILE = ("data", "pbpk", "property_relations.yaml")
+_DATA_FILE = ("data", "relations", "property_relations.yaml")
 
 
 # --------------------------------------------------------------------------------------------
@@ -397,7 +397,7 @@ def renal_sieving_coefficient(
     """Glomerular sieving coefficient (filtrate / plasma concentration) of a particle.
 
     Two-pore hindered-transport model of a rigid, neutral sphere (see the module docstring),
-    constants from ``data/pbpk/property_relations.yaml`` (pore radii 4.6 and 8.35 nm, 0.94 % of
+    constants from ``data/relations/property_relations.yaml`` (pore radii 4.6 and 8.35 nm, 0.94 % of
     the filtrate through large pores: Ohlson et al. 2000; Dechadilok & Deen 2006 hindrance).
     Returns a value in [0, 1], monotonically non-increasing in size: ~1 below 2 nm, 0.5 at
     about 4.4 nm, 0.23 at 5.5 nm (Choi et al. 2007: rapid renal clearance below ~5.5 nm),

@@ -1,0 +1,473 @@
+"""Command line: ``nanobridge demo | simulate | params | sbml | version``.
+
+Bad input (an invalid agent or scenario file, an unknown parameter set, a wrong file extension)
+ends with one red message that names the file and the field, and exit code 2; no traceback.
+Heavy modules (numpy, xarray, plotly, the solver) are imported inside the commands, so ``--help``
+and ``version`` answer at once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+import nanobridge
+
+if TYPE_CHECKING:
+    from nanobridge.domain import Scenario
+    from nanobridge.workflows.assessment import Assessment, ScenarioRun
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="nanobridge",
+    help="Bench-to-clinic evidence for nanoparticle cancer imaging agents: PBPK biodistribution, "
+    "tumour delivery, clearance and a self-contained HTML report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+#: Extensions of the biodistribution export (``--out``).
+DATA_SUFFIXES: tuple[str, ...] = (".csv", ".nc", ".nc4", ".netcdf")
+REPORT_SUFFIXES: tuple[str, ...] = (".html", ".htm")
+SBML_SUFFIXES: tuple[str, ...] = (".xml", ".sbml")
+
+#: Terminal summary columns: metric name and header (with unit).
+SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("DE24", "DE24\n[%ID]"),
+    ("DEmax", "DEmax\n[%ID]"),
+    ("blood_t50_h", "blood\nt50 [h]"),
+    ("urine_pct_id", "urine\n[%ID]"),
+    ("retention_30d_pct_id", "retention\n30 d [%ID]"),
+    ("retention_90d_pct_id", "retention\n90 d [%ID]"),
+)
+
+
+def _out() -> Console:
+    return Console(highlight=False)
+
+
+def _err() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0]) if not hasattr(exc, "message") else str(exc)
+    if isinstance(exc, OSError) and exc.filename is not None:
+        reason = exc.strerror or str(exc)
+        return f"{exc.filename}: {reason}"
+    return str(exc)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn the errors bad input causes into a red message and exit code 2."""
+    try:
+        yield
+    except (ValueError, KeyError, OSError) as exc:  # SpecError and ParameterSetError are ValueErrors
+        _err().print(f"[bold red]Error:[/] {escape(_message(exc))}", soft_wrap=True)
+        raise typer.Exit(code=2) from None
+
+
+def _fail(message: str) -> typer.Exit:
+    _err().print(f"[bold red]Error:[/] {escape(message)}", soft_wrap=True)
+    return typer.Exit(code=2)
+
+
+def _check_suffix(path: Path | None, allowed: Sequence[str], option: str, what: str) -> None:
+    if path is not None and path.suffix.lower() not in allowed:
+        raise _fail(
+            f"{option} {path}: unknown extension {path.suffix or '(none)'!r}; "
+            f"use {' or '.join(allowed)} ({what})"
+        )
+
+
+def _first_sentence(text: str, limit: int = 110) -> str:
+    head = re.split(r"(?<!\bal)(?<!\be\.g)(?<!\bi\.e)\.\s+(?=[A-Z])", text, maxsplit=1)[0].rstrip(".") + "."
+    return head if len(head) <= limit else head[: limit - 1] + "…"
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_err(),
+        transient=False,
+    )
+
+
+def _fmt(value: float) -> str:
+    from nanobridge.workflows.assessment import format_value
+
+    return format_value(value)
+
+
+def _resolve_scenario(
+    species: str | None,
+    scenario_file: Path | None,
+    body_weight_kg: float | None,
+    duration_h: float | None,
+) -> Scenario:
+    from nanobridge.domain import load_scenario, species_catalog
+    from nanobridge.workflows.assessment import default_scenario
+
+    if scenario_file is not None:
+        scenario = load_scenario(scenario_file)
+        if species is not None:
+            wanted = species_catalog().resolve_key(species)
+            if wanted != scenario.species:
+                raise _fail(
+                    f"--species {species} conflicts with {scenario_file}: species is {scenario.species!r} "
+                    "(leave out --species, or use another scenario file)"
+                )
+    else:
+        scenario = default_scenario(species or "mouse")
+    changes: dict[str, float] = {}
+    if body_weight_kg is not None:
+        changes["body_weight_kg"] = body_weight_kg
+    if duration_h is not None:
+        changes["duration_h"] = duration_h
+        if duration_h < scenario.output_interval_h:
+            changes["output_interval_h"] = duration_h
+    return scenario.evolve(**changes) if changes else scenario
+
+
+def _tumor_params(path: Path | None, dataset_id: str | None) -> tuple[dict[str, float] | None, str | None]:
+    from nanobridge.workflows.assessment import load_tumor_params
+
+    if path is None:
+        if dataset_id is not None:
+            raise _fail("--dataset-id needs --tumor-params FILE (a CSV table with an ID column)")
+        return None, None
+    values = load_tumor_params(path, dataset_id)
+    source = path.name + (f", ID {dataset_id}" if dataset_id is not None else "")
+    return values, source
+
+
+def _summary_table(assessments: Sequence[Assessment]) -> Table:
+    table = Table(
+        title="Summary (retention: amount still in the body)",
+        title_justify="left",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+        pad_edge=False,
+    )
+    table.add_column("agent", min_width=12, max_width=28)
+    table.add_column("species", min_width=7)
+    for _, header in SUMMARY_COLUMNS:
+        table.add_column(escape(header), justify="right", min_width=6)
+    for assessment in assessments:
+        for run in assessment.runs:
+            table.add_row(
+                assessment.agent.name,
+                run.species,
+                *(_fmt(run.metrics[name].value) for name, _ in SUMMARY_COLUMNS),
+            )
+    return table
+
+
+def _metrics_table(run: ScenarioRun) -> Table:
+    from nanobridge.workflows.report import metric_rows
+
+    table = Table(header_style="bold", title="Metrics", title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("unit")
+    table.add_column("meaning", style="dim")
+    for row in metric_rows(run):
+        if row.label.startswith("AUC") and row.label not in ("AUC tumour", "AUC tumour (conc.)", "AUC blood"):
+            continue
+        table.add_row(row.label, row.value, row.unit, row.note)
+    return table
+
+
+# --------------------------------------------------------------------------------------------
+# Commands
+# --------------------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for index.html and the data/ CSV files.")
+    ] = Path("nanobridge-report"),
+    duration_h: Annotated[
+        float,
+        typer.Option("--duration-h", help="Simulated time [h]; 2160 h = 90 days (retention at 30/90 d)."),
+    ] = 2160.0,
+) -> None:
+    """Run the example agents in a tumour-bearing mouse and a patient and write the HTML report."""
+    with _user_errors():
+        from nanobridge.workflows.demo import run_demo_full
+
+        with _progress() as progress:
+            task = progress.add_task("starting", total=None)
+
+            def step(label: str, done: int, total: int) -> None:
+                progress.update(task, description=label, completed=done, total=total)
+
+            result = run_demo_full(out, duration_h=duration_h, progress=step)
+        console = _out()
+        console.print(_summary_table(result.assessments))
+        console.print(f"[bold]Report:[/] {escape(str(result.report))}", soft_wrap=True)
+        console.print(
+            f"[bold]Data:[/] {len(result.data_files)} tidy CSV files in "
+            f"{escape(str(result.report.parent / 'data'))}",
+            soft_wrap=True,
+        )
+
+
+@app.command()
+def simulate(
+    agent_file: Annotated[
+        Path, typer.Argument(help="Agent spec (.yaml, .yml or .json).", show_default=False)
+    ],
+    species: Annotated[
+        str | None,
+        typer.Option(
+            "--species",
+            "-s",
+            help="mouse, rat or human; without --scenario the bundled scenario of the species "
+            "(mouse_tumor, human_tumor; rat derived from the mouse one). [default: mouse]",
+            show_default=False,
+        ),
+    ] = None,
+    scenario_file: Annotated[
+        Path | None, typer.Option("--scenario", help="Scenario file (.yaml, .yml or .json).")
+    ] = None,
+    body_weight_kg: Annotated[
+        float | None, typer.Option("--body-weight-kg", help="Override the scenario's body weight [kg].")
+    ] = None,
+    duration_h: Annotated[
+        float | None, typer.Option("--duration-h", help="Override the simulated time [h] (2160 h = 90 days).")
+    ] = None,
+    parameter_set: Annotated[
+        str | None, typer.Option("--parameter-set", help="PBPK parameter set (see `nanobridge params`).")
+    ] = None,
+    tumor_params: Annotated[
+        Path | None,
+        typer.Option(
+            "--tumor-params",
+            help="Tumour parameters (YAML/JSON mapping, or a Nano-Tumor-Database-style CSV table).",
+        ),
+    ] = None,
+    dataset_id: Annotated[
+        str | None, typer.Option("--dataset-id", help="Row of the --tumor-params CSV table (its ID).")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write the biodistribution: .csv (tidy) or .nc (NetCDF)."),
+    ] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="Write an HTML report (.html).")] = None,
+) -> None:
+    """Simulate one agent in one species and print its metrics."""
+    _check_suffix(out, DATA_SUFFIXES, "--out", "tidy CSV table or NetCDF")
+    _check_suffix(report, REPORT_SUFFIXES, "--report", "HTML report")
+    with _user_errors():
+        from nanobridge.domain import load_agent
+        from nanobridge.workflows.assessment import assess
+
+        agent = load_agent(agent_file)
+        scenario = _resolve_scenario(species, scenario_file, body_weight_kg, duration_h)
+        tparams, source = _tumor_params(tumor_params, dataset_id)
+        with _progress() as progress:
+            task = progress.add_task(f"simulating {agent.name} in a {scenario.species}", total=1)
+            assessment = assess(
+                agent,
+                [scenario],
+                parameter_set=parameter_set,
+                tumor_params=tparams,
+                tumor_params_source=source,
+            )
+            progress.update(task, completed=1)
+        run = assessment.runs[0]
+        console = _out()
+        console.print(
+            f"[bold]{escape(agent.name)}[/] in a {escape(scenario.species)} "
+            f"({escape(run.label)}; {_fmt(scenario.body_weight_kg)} kg; {_fmt(scenario.duration_h)} h) "
+            f"· parameter set [bold]{escape(run.parameter_set)}[/]",
+            soft_wrap=True,
+        )
+        console.print(_metrics_table(run))
+        for note in run.notes:
+            if note.startswith("parameter set "):
+                continue
+            console.print(f"[dim]· {escape(note)}[/]", soft_wrap=True)
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            path = run.biodistribution.write(out)
+            console.print(f"[bold]Biodistribution:[/] {escape(str(path))}", soft_wrap=True)
+        if report is not None:
+            from nanobridge.workflows.report import write_report
+
+            with _progress() as progress:
+                task = progress.add_task("writing the report", total=1)
+                path = write_report([assessment], report)
+                progress.update(task, completed=1)
+            console.print(f"[bold]Report:[/] {escape(str(path))}", soft_wrap=True)
+
+
+@app.command()
+def params(
+    name: Annotated[
+        str | None, typer.Argument(help="A parameter set to show; without it, list them all.")
+    ] = None,
+    notes: Annotated[bool, typer.Option("--notes", help="Also show each value's note.")] = False,
+) -> None:
+    """List the PBPK parameter sets, or show one with units, citations and assumed values."""
+    with _user_errors():
+        from nanobridge.science.pbpk.parameters import (
+            DEFAULT_PARAMETER_SETS,
+            available_parameter_sets,
+            load_parameter_set,
+        )
+
+        console = _out()
+        if name is None:
+            table = Table(title="PBPK parameter sets", title_justify="left", header_style="bold")
+            table.add_column("name", no_wrap=True)
+            table.add_column("species")
+            table.add_column("default", justify="center")
+            table.add_column("values", justify="right")
+            table.add_column("assumed", justify="right")
+            table.add_column("description", style="dim", ratio=1)
+            for set_name in available_parameter_sets():
+                pset = load_parameter_set(set_name)
+                default = "✓" if DEFAULT_PARAMETER_SETS.get(pset.species) == pset.name else ""
+                description = _first_sentence(pset.description)
+                table.add_row(
+                    pset.name,
+                    pset.species,
+                    default,
+                    str(len(pset)),
+                    str(len(pset.assumed_parameters())),
+                    escape(description),
+                )
+            console.print(table)
+            console.print(
+                "Show one with [bold]nanobridge params NAME[/] (add --notes for each value's note)."
+            )
+            return
+        pset = load_parameter_set(name)
+        console.print(f"[bold]{escape(pset.name)}[/] ({escape(pset.species)})", soft_wrap=True)
+        console.print(f"[dim]{escape(pset.description)}[/]", soft_wrap=True)
+        console.print(f"citations: {escape(', '.join(pset.citations))}", soft_wrap=True)
+        table = Table(header_style="bold")
+        table.add_column("name", no_wrap=True)
+        table.add_column("value", justify="right")
+        table.add_column("unit")
+        table.add_column("citation")
+        table.add_column("assumed", justify="center")
+        if notes:
+            table.add_column("note", style="dim", ratio=1)
+        for key in pset:
+            entry = pset.parameter(key)
+            row = [
+                key,
+                f"{entry.value:.6g}",
+                escape(entry.unit),
+                escape(entry.citation or "—"),
+                "[yellow]assumed[/]" if entry.assumed else "",
+            ]
+            if notes:
+                row.append(escape(entry.note))
+            table.add_row(*row)
+        console.print(table)
+        assumed = pset.assumed_parameters()
+        console.print(f"{len(pset)} values, {len(assumed)} assumed.")
+
+
+@app.command()
+def sbml(
+    agent_file: Annotated[
+        Path, typer.Argument(help="Agent spec (.yaml, .yml or .json).", show_default=False)
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="SBML file to write (.xml).", show_default=False)],
+    species: Annotated[
+        str | None,
+        typer.Option("--species", "-s", help="mouse, rat or human. [default: mouse]", show_default=False),
+    ] = None,
+    scenario_file: Annotated[Path | None, typer.Option("--scenario", help="Scenario file.")] = None,
+    body_weight_kg: Annotated[
+        float | None, typer.Option("--body-weight-kg", help="Body weight [kg].")
+    ] = None,
+    parameter_set: Annotated[str | None, typer.Option("--parameter-set", help="PBPK parameter set.")] = None,
+    tumor_params: Annotated[
+        Path | None, typer.Option("--tumor-params", help="Tumour parameters file.")
+    ] = None,
+    dataset_id: Annotated[
+        str | None, typer.Option("--dataset-id", help="Row of the --tumor-params CSV.")
+    ] = None,
+) -> None:
+    """Export the agent's PBPK model (parameters adapted to agent and scenario) as SBML."""
+    _check_suffix(out, SBML_SUFFIXES, "--out", "SBML")
+    with _user_errors():
+        try:
+            from nanobridge.science.pbpk.sbml import write_sbml
+        except ModuleNotFoundError as exc:
+            if exc.name == "nanobridge.science.pbpk.sbml":
+                raise _fail(
+                    "SBML export is not available in this installation (nanobridge.science.pbpk.sbml)"
+                ) from None
+            raise _fail(
+                f"SBML export needs the package that provides {exc.name!r} (python-libsbml)"
+            ) from None
+        from nanobridge.domain import load_agent
+        from nanobridge.science.pbpk.engine import agent_parameters
+
+        agent = load_agent(agent_file)
+        scenario = _resolve_scenario(species, scenario_file, body_weight_kg, None)
+        tparams, _ = _tumor_params(tumor_params, dataset_id)
+        ap = agent_parameters(agent, scenario, parameter_set, tparams)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_sbml(str(out), ap.params, ap.body_weight_kg, renal_clearance_L_per_h=ap.renal_clearance_L_per_h)
+        console = _out()
+        console.print(
+            f"[bold]SBML:[/] {escape(str(out))} ({escape(agent.name)} in a {escape(scenario.species)}, "
+            f"{_fmt(ap.body_weight_kg)} kg, parameter set {escape(ap.parameter_set)})",
+            soft_wrap=True,
+        )
+        for note in ap.notes:
+            console.print(f"[dim]· {escape(note)}[/]", soft_wrap=True)
+
+
+@app.command()
+def version() -> None:
+    """Print the nanobridge and model versions."""
+    from nanobridge.science.pbpk.engine import MODEL_VERSION
+
+    console = _out()
+    console.print(f"nanobridge {nanobridge.__version__}")
+    console.print(f"model: {MODEL_VERSION}", soft_wrap=True)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,129 @@
+"""The demonstration: the packaged example agents in a tumour-bearing mouse and in a patient.
+
+``run_demo(out_dir)`` simulates each example agent (the C dot for PET and optical imaging, the
+100 nm PEG-gold particle and, when packaged, the iron-oxide MRI agent) for 90 days with hourly
+output in the mouse and human example scenarios, and writes
+
+- ``out_dir/index.html``: the self-contained report (:mod:`nanobridge.workflows.report`);
+- ``out_dir/data/<agent>_<species>.csv``: each run's biodistribution as a tidy table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from nanobridge.domain import (
+    AgentSpec,
+    Scenario,
+    example_agent_names,
+    load_example_agent,
+    load_example_scenario,
+)
+from nanobridge.workflows.assessment import Assessment, assess
+from nanobridge.workflows.report import write_report
+
+__all__ = ["DEMO_AGENTS", "DEMO_DURATION_H", "DEMO_SCENARIOS", "DemoResult", "demo_inputs", "run_demo"]
+
+#: Example agents of the demo, in report order (those not packaged are skipped).
+DEMO_AGENTS: tuple[str, ...] = ("cdot_pet_optical", "gold_peg_100nm", "iron_oxide_mri")
+#: Example scenarios of the demo.
+DEMO_SCENARIOS: tuple[str, ...] = ("mouse_tumor", "human_tumor")
+#: 90 days, so that retention at 30 and 90 days is part of the result [h].
+DEMO_DURATION_H = 2160.0
+#: Hourly output [h].
+DEMO_OUTPUT_INTERVAL_H = 1.0
+
+#: ``progress(label, done, total)`` over all steps (runs, then data files and the report).
+DemoProgress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What :func:`run_demo_full` produced."""
+
+    report: Path
+    data_files: tuple[Path, ...]
+    assessments: tuple[Assessment, ...]
+
+
+def demo_inputs(
+    duration_h: float = DEMO_DURATION_H, output_interval_h: float = DEMO_OUTPUT_INTERVAL_H
+) -> tuple[list[AgentSpec], list[Scenario]]:
+    """The demo's agents and scenarios (scenarios extended to ``duration_h``)."""
+    available = set(example_agent_names())
+    agents = [load_example_agent(name) for name in DEMO_AGENTS if name in available]
+    if not agents:
+        raise FileNotFoundError(
+            f"none of the demo agents ({', '.join(DEMO_AGENTS)}) is packaged in "
+            "nanobridge/data/examples/agents"
+        )
+    scenarios = [
+        load_example_scenario(name).evolve(duration_h=duration_h, output_interval_h=output_interval_h)
+        for name in DEMO_SCENARIOS
+    ]
+    return agents, scenarios
+
+
+def _file_stem(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower() or "run"
+
+
+def run_demo_full(
+    out_dir: str | Path,
+    *,
+    duration_h: float = DEMO_DURATION_H,
+    progress: DemoProgress | None = None,
+) -> DemoResult:
+    """Run the demo and return the report path, the data files and the assessments."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"cannot write the demo to '{out}': it exists and is not a folder")
+    agents, scenarios = demo_inputs(duration_h)
+    n_runs = len(agents) * len(scenarios)
+    total = n_runs + 2  # + data files + report
+    done = 0
+    assessments: list[Assessment] = []
+    for agent in agents:
+
+        def step(label: str, i: int, n: int, offset: int = done) -> None:
+            if progress is not None and i < n:
+                progress(f"simulating {label}", offset + i, total)
+
+        assessments.append(assess(agent, scenarios, progress=step))
+        done += len(scenarios)
+
+    if progress is not None:
+        progress("writing data files", done, total)
+    data_dir = out / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    files: list[Path] = []
+    links: dict[str, str] = {}
+    for assessment in assessments:
+        for run in assessment.runs:
+            path = data_dir / f"{_file_stem(assessment.agent.name)}_{run.species}.csv"
+            run.biodistribution.write(path)
+            files.append(path)
+            links[run.biodistribution.subjects[0]] = path.relative_to(out).as_posix()
+    done += 1
+
+    if progress is not None:
+        progress("rendering the report", done, total)
+    report = write_report(
+        assessments,
+        out / "index.html",
+        title="nanobridge demo: example imaging agents in a tumour-bearing mouse and a patient",
+        run_files=links,
+    )
+    if progress is not None:
+        progress("done", total, total)
+    return DemoResult(report=report, data_files=tuple(files), assessments=tuple(assessments))
+
+
+def run_demo(
+    out_dir: str | Path, *, duration_h: float = DEMO_DURATION_H, progress: DemoProgress | None = None
+) -> Path:
+    """Run the demo into ``out_dir`` and return the path of the report (``index.html``)."""
+    return run_demo_full(out_dir, duration_h=duration_h, progress=progress).report
