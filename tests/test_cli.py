@@ -88,7 +88,7 @@ def test_simulate_report(tmp_path: Path) -> None:
 def test_simulate_rat_uses_a_derived_scenario() -> None:
     code, text = invoke("simulate", GOLD, "--species", "rat", "--duration-h", "24")
     assert code == 0, text
-    assert "Lin2016_gold_rat" in text and "in a rat" in text
+    assert "Brown1997_rat" in text and "in a rat" in text
 
 
 def test_bad_agent_file_names_the_field(tmp_path: Path) -> None:
@@ -124,8 +124,8 @@ def test_bad_options_are_clear_errors(tmp_path: Path) -> None:
     assert code == 2 and "species" in text and "mouse, rat, human" in text
     code, text = invoke("simulate", GOLD, "--body-weight-kg", "5")
     assert code == 2 and "body_weight_kg" in text
-    code, text = invoke("simulate", GOLD, "--parameter-set", "Human_scaled")
-    assert code == 2 and "Human_scaled" in text and "mouse" in text
+    code, text = invoke("simulate", GOLD, "--parameter-set", "ICRP89_human")
+    assert code == 2 and "ICRP89_human" in text and "mouse" in text
     code, text = invoke("simulate", GOLD, "--dataset-id", "3")
     assert code == 2 and "--tumor-params" in text
     scenario = str(example_path("scenarios", "human_tumor"))
@@ -177,7 +177,7 @@ def test_tumor_params_from_database_row_change_the_tumour(tmp_path: Path) -> Non
 def test_params_list_and_show() -> None:
     code, text = invoke("params")
     assert code == 0
-    for name in ("Cheng2020_mouse", "Human_scaled", "Lin2016_gold_rat"):
+    for name in ("Cheng2020_mouse", "ICRP89_human", "Brown1997_rat"):
         assert name in text
     code, text = invoke("params", "Cheng2020_mouse")
     assert code == 0

@@ -83,7 +83,7 @@ def test_bad_tumour_parameters_are_named(gold: AgentSpec, mouse: Scenario) -> No
 
 def test_parameter_set_must_match_species(gold: AgentSpec, mouse: Scenario) -> None:
     with pytest.raises(ValueError, match="is for human"):
-        simulate_agent(gold, mouse, parameter_set="Human_scaled")
+        simulate_agent(gold, mouse, parameter_set="ICRP89_human")
 
 
 def test_a_run_cites_its_sources(cdot: AgentSpec, mouse: Scenario) -> None:

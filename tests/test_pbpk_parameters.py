@@ -25,7 +25,7 @@ from nanobridge.science.pbpk.parameters import (
 )
 
 DB = Path(__file__).resolve().parents[1].parent / "shared" / "validation" / "nano_tumor_db" / "datasets.csv"
-SETS = ("Cheng2020_mouse", "Lin2016_gold_rat", "Human_scaled")
+SETS = ("Cheng2020_mouse", "Brown1997_rat", "ICRP89_human")
 TUMOUR_COLUMNS = ("KTRESrelease", "KTRESmax", "KTRES50", "KTRESn", "QTC", "VTC", "BVT", "PT", "PATC")
 PC_ORGANS = ("L", "S", "K", "Lu", "M", "R", "T")
 
@@ -69,7 +69,7 @@ def mouse() -> ParameterSet:
 
 @pytest.fixture(scope="module")
 def human() -> ParameterSet:
-    return load_parameter_set("Human_scaled")
+    return load_parameter_set("ICRP89_human")
 
 
 # --- every set ------------------------------------------------------------------------------

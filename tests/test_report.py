@@ -140,7 +140,7 @@ def test_assess_reports_progress_and_citations() -> None:
     result = assess(agent, scenarios, progress=lambda label, done, total: calls.append((label, done, total)))
     assert [c[1:] for c in calls] == [(0, 2), (1, 2), (2, 2)]
     assert "Phillips2014" in result.citations  # the agent's own source
-    assert result.run("rat").parameter_set == "Lin2016_gold_rat"
+    assert result.run("rat").parameter_set == "Brown1997_rat"
     assert result.run("rat").scenario.assumed_fields  # the derived rat scenario says it is assumed
     with pytest.raises(KeyError, match="human"):
         result.run("human")

@@ -104,7 +104,7 @@ _STRICTLY_POSITIVE: tuple[str, ...] = (
 
 #: Default parameter set of each species.
 DEFAULT_PARAMETER_SETS: Mapping[str, str] = MappingProxyType(
-    {"mouse": "Cheng2020_mouse", "rat": "Lin2016_gold_rat", "human": "Human_scaled"}
+    {"mouse": "Cheng2020_mouse", "rat": "Brown1997_rat", "human": "ICRP89_human"}
 )
 
 _ENTRY_FIELDS = frozenset({"value", "unit", "citation", "assumed", "note"})
