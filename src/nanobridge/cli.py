@@ -456,6 +456,116 @@ def sbml(
 
 
 @app.command()
+def image(
+    agent_file: Annotated[
+        Path, typer.Argument(help="Agent spec (.yaml, .yml or .json).", show_default=False)
+    ],
+    modality: Annotated[
+        str, typer.Option("--modality", "-m", help="pet, spect, nirf, mri or ct.", show_default=False)
+    ],
+    species: Annotated[
+        str | None, typer.Option("--species", "-s", help="mouse, rat or human [default: mouse].")
+    ] = None,
+    scenario_file: Annotated[
+        Path | None, typer.Option("--scenario", help="Scenario file (.yaml, .yml or .json).")
+    ] = None,
+    duration_h: Annotated[
+        float | None, typer.Option("--duration-h", help="Override the simulated time [h].")
+    ] = None,
+    scanner: Annotated[
+        str | None, typer.Option("--scanner", help="PET/SPECT scanner of the catalog.")
+    ] = None,
+    scan_min: Annotated[
+        float | None, typer.Option("--scan-min", help="PET/SPECT scan duration [min].")
+    ] = None,
+    activity_mbq: Annotated[
+        float | None, typer.Option("--activity-mbq", help="PET/SPECT injected activity [MBq].")
+    ] = None,
+    field_t: Annotated[float | None, typer.Option("--field-t", help="MRI field strength [T].")] = None,
+    sequence: Annotated[
+        str | None, typer.Option("--sequence", help="MRI: spin_echo or spoiled_gradient_echo.")
+    ] = None,
+    tr_ms: Annotated[float | None, typer.Option("--tr-ms", help="MRI repetition time [ms].")] = None,
+    te_ms: Annotated[float | None, typer.Option("--te-ms", help="MRI echo time [ms].")] = None,
+    flip_deg: Annotated[float | None, typer.Option("--flip-deg", help="MRI flip angle [deg].")] = None,
+    kvp: Annotated[float | None, typer.Option("--kvp", help="CT tube voltage [kVp].")] = None,
+    noise_hu: Annotated[float | None, typer.Option("--noise-hu", help="CT image noise [HU].")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write contrast and CNR over time (.csv).")
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Write contrast and CNR over time as a plot (.html).")
+    ] = None,
+) -> None:
+    """Imaging performance of an agent for one modality: contrast, CNR, best time, minimum dose."""
+    _check_suffix(out, (".csv",), "--out", "CSV table")
+    _check_suffix(plot, REPORT_SUFFIXES, "--plot", "HTML plot")
+    with _user_errors():
+        from nanobridge.domain import load_agent
+        from nanobridge.science.pbpk.engine import simulate_agent
+        from nanobridge.workflows.imaging import imaging_summary
+
+        agent = load_agent(agent_file)
+        scenario = _resolve_scenario(species, scenario_file, None, duration_h)
+        given = {
+            "scanner": scanner,
+            "scan_duration_min": scan_min,
+            "activity_MBq": activity_mbq,
+            "field_T": field_t,
+            "sequence": sequence,
+            "TR_ms": tr_ms,
+            "TE_ms": te_ms,
+            "flip_deg": flip_deg,
+            "kvp": kvp,
+            "noise_HU": noise_hu,
+        }
+        allowed = {
+            "pet": {"scanner", "scan_duration_min", "activity_MBq"},
+            "spect": {"scanner", "scan_duration_min", "activity_MBq"},
+            "mri": {"field_T", "sequence", "TR_ms", "TE_ms", "flip_deg"},
+            "ct": {"kvp", "noise_HU"},
+            "nirf": set(),
+        }.get(modality.lower(), set())
+        wrong = sorted(k for k, v in given.items() if v is not None and k not in allowed)
+        if wrong:
+            raise _fail(f"option(s) {', '.join(wrong)} do not apply to --modality {modality}")
+        options = {k: v for k, v in given.items() if v is not None}
+        with _progress() as progress:
+            task = progress.add_task(f"simulating {agent.name} in a {scenario.species}", total=2)
+            bd = simulate_agent(agent, scenario)
+            progress.update(task, advance=1, description=f"{modality} imaging model")
+            summary = imaging_summary(bd, agent, scenario, modality, options)
+            progress.update(task, advance=1)
+        console = _out()
+        table = Table(
+            title=f"{agent.name} · {modality.upper()} · {summary.setting} · {scenario.species}",
+            title_justify="left",
+            header_style="bold",
+            box=box.SIMPLE_HEAD,
+        )
+        table.add_column("figure")
+        table.add_column("value", justify="right")
+        table.add_column("unit")
+        table.add_column("meaning", style="dim")
+        for h in summary.headlines:
+            value = h.value if isinstance(h.value, str) else ("—" if h.value is None else _fmt(h.value))
+            table.add_row(escape(h.name), escape(value), escape(h.unit), escape(h.meaning))
+        console.print(table)
+        for note in summary.assumptions:
+            console.print(f"[dim]· assumed: {escape(note)}[/]", soft_wrap=True)
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            summary.timeseries.to_csv(out, index=False, float_format="%.6g")
+            console.print(f"[bold]Time series:[/] {escape(str(out))}", soft_wrap=True)
+        if plot is not None:
+            from nanobridge.workflows.report import imaging_figure_html
+
+            plot.parent.mkdir(parents=True, exist_ok=True)
+            plot.write_text(imaging_figure_html(summary, title=agent.name), encoding="utf-8")
+            console.print(f"[bold]Plot:[/] {escape(str(plot))}", soft_wrap=True)
+
+
+@app.command()
 def version() -> None:
     """Print the nanobridge and model versions."""
     from nanobridge.science.pbpk.engine import MODEL_VERSION

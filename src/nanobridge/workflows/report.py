@@ -40,6 +40,7 @@ from nanobridge.workflows.assessment import (
     format_value,
     unique_references,
 )
+from nanobridge.workflows.imaging import ImagingSummary
 
 __all__ = ["model_choices", "render_report", "spec_rows", "write_report"]
 
@@ -851,3 +852,28 @@ def write_report(
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(text, encoding="utf-8")
     return p
+
+
+def imaging_figure(summary: ImagingSummary, title: str = "") -> go.Figure:
+    """Contrast (target/background) and contrast-to-noise over time for one modality."""
+    ts = summary.timeseries
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Scatter(x=ts["time_h"], y=ts["contrast"], name="contrast (tumour vs background)"))
+    fig.add_trace(
+        go.Scatter(x=ts["time_h"], y=ts["cnr"], name="contrast-to-noise", line={"dash": "dot"}),
+        secondary_y=True,
+    )
+    fig.update_layout(
+        title=f"{title} · {summary.modality.upper()} · {summary.setting}",
+        template="plotly_white",
+        legend={"orientation": "h", "y": -0.2},
+    )
+    fig.update_xaxes(title_text="time after injection [h]")
+    fig.update_yaxes(title_text="contrast", secondary_y=False)
+    fig.update_yaxes(title_text="CNR", secondary_y=True)
+    return fig
+
+
+def imaging_figure_html(summary: ImagingSummary, title: str = "") -> str:
+    """A self-contained HTML page (plotly.js inline, no network) of :func:`imaging_figure`."""
+    return str(imaging_figure(summary, title).to_html(include_plotlyjs=True, full_html=True))

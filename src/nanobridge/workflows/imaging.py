@@ -1,0 +1,191 @@
+"""Imaging performance of an agent, one modality at a time, in a uniform summary.
+
+Each science model (``nanobridge.science.imaging``: nuclear, mri, ct, optical) returns its own
+typed result; this workflow reduces it to what the CLI and the report show: headline figures
+with units, a time series of contrast and contrast-to-noise, the assumptions and citations.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nanobridge.citations import cite
+from nanobridge.domain import AgentSpec, Scenario
+from nanobridge.science.pbpk.biodistribution import Biodistribution
+
+__all__ = ["MODALITIES", "Headline", "ImagingSummary", "imaging_summary"]
+
+#: Modalities `nanobridge image` knows, in the order reports show them.
+MODALITIES: tuple[str, ...] = ("pet", "spect", "nirf", "mri", "ct")
+
+
+@dataclass(frozen=True)
+class Headline:
+    name: str
+    value: float | str | None
+    unit: str
+    meaning: str
+
+
+@dataclass(frozen=True)
+class ImagingSummary:
+    """What one modality says about an agent in one scenario."""
+
+    modality: str
+    setting: str
+    headlines: list[Headline]
+    timeseries: pd.DataFrame  # time_h, contrast (target/background), cnr
+    assumptions: list[str] = field(default_factory=list)
+    citations: list[str] = field(default_factory=list)
+
+
+def _f(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _nuclear(
+    bd: Biodistribution, agent: AgentSpec, scenario: Scenario, modality: str, **opts: Any
+) -> ImagingSummary:
+    from nanobridge.science.imaging.nuclear import nuclear_imaging
+
+    default_scanner = "biograph_vision" if modality == "pet" else "clinical_spect_lehr"
+    if scenario.species != "human" and modality == "pet":
+        default_scanner = "inveon"
+    scanner = opts.pop("scanner", None) or default_scanner
+    r = nuclear_imaging(bd, agent, scenario, scanner=scanner, **opts)
+    if r.modality.lower() != modality:
+        raise ValueError(f"--modality {modality}: the agent's {r.nuclide} is imaged by {r.modality}")
+    heads = [
+        Headline("injected activity", r.injected_activity_MBq, "MBq", "activity given"),
+        Headline(
+            "scanner", r.scanner, "", f"{r.modality}, effective resolution {r.effective_fwhm_mm:.2g} mm FWHM"
+        ),
+        Headline("recovery coefficient", r.recovery_coefficient, "", "partial-volume recovery of the tumour"),
+        Headline("best time (CNR)", r.best_time_cnr_h, "h", "time of the highest contrast-to-noise"),
+        Headline(
+            "best CNR", r.best_cnr, "", f"{r.scan_duration_min:g} min scan, tumour vs {r.background_organ}"
+        ),
+        Headline(
+            "best time (T/B)",
+            r.best_time_tumour_to_background_h,
+            "h",
+            "time of the highest tumour/background",
+        ),
+        Headline("best tumour/background", r.best_tumour_to_background, "", "activity concentration ratio"),
+        Headline(
+            "minimum activity",
+            r.min_activity_MBq,
+            "MBq",
+            f"for CNR >= {r.rose_k:g} (Rose criterion), best time",
+        ),
+    ]
+    ts = pd.DataFrame(
+        {
+            "time_h": r.time_h,
+            "contrast": r.tumour_to_background,
+            "cnr": r.cnr,
+            "tumour_suv": r.suv.get("tumor"),
+            "min_detectable_activity_MBq": [
+                np.nan if v is None else v for v in r.min_detectable_activity_MBq
+            ],
+        }
+    )
+    return ImagingSummary(
+        modality, f"{r.nuclide} on {r.scanner}", heads, ts, list(r.assumptions), list(r.citations)
+    )
+
+
+def _mri(bd: Biodistribution, agent: AgentSpec, scenario: Scenario, **opts: Any) -> ImagingSummary:
+    from nanobridge.science.imaging.mri import mri_contrast
+
+    r = mri_contrast(bd, agent, scenario, **opts)
+    tc = r.timecourse.isel(subject=0)
+    heads = [
+        Headline("field", r.field_T, "T", f"{r.sequence}, TR {r.TR_ms:g} ms, TE {r.TE_ms:g} ms"),
+        Headline(
+            "r1 / r2", f"{r.relaxivity.r1_per_mM_per_s:g} / {r.relaxivity.r2_per_mM_per_s:g}", "1/(mM s)", ""
+        ),
+        Headline("injected element", r.injected_element_mg, "mg", f"{r.element}"),
+        Headline("best time", _f(r.best_time_h[0]), "h", "time of the highest contrast-to-noise"),
+        Headline("best CNR", _f(r.max_cnr_agent[0]), "", f"tumour vs {r.background}, agent-added contrast"),
+        Headline("minimum dose", _f(r.min_dose_mg_per_kg[0]), "mg/kg", f"for CNR >= {r.target_cnr:g}"),
+    ]
+    er_t = tc[f"enhancement_ratio_{r.target}"].values
+    er_b = tc[f"enhancement_ratio_{r.background}"].values
+    ts = pd.DataFrame(
+        {
+            "time_h": tc["time"].values,
+            "contrast": er_t / er_b,
+            "cnr": tc["cnr_agent"].values,
+            f"conc_{r.target}_mM": tc[f"conc_{r.target}_mM"].values,
+        }
+    )
+    return ImagingSummary(
+        "mri", f"{r.element} at {r.field_T:g} T", heads, ts, list(r.assumptions), list(r.citations)
+    )
+
+
+def _ct(bd: Biodistribution, agent: AgentSpec, scenario: Scenario, **opts: Any) -> ImagingSummary:
+    from nanobridge.science.imaging.ct import ct_contrast
+
+    r = ct_contrast(bd, agent, scenario, **opts)
+    tc = r.timecourse.isel(subject=0)
+    heads = [
+        Headline("tube voltage", r.kvp, "kVp", f"mean energy {r.mean_energy_keV:.3g} keV"),
+        Headline("enhancement", r.hu_per_mg_per_mL, "HU per mg/mL", f"{r.element}"),
+        Headline(
+            "minimum detectable",
+            r.min_detectable_mg_per_mL,
+            "mg/mL",
+            f"noise {r.noise_HU:g} HU, k={r.rose_k:g}",
+        ),
+        Headline("best time", _f(r.best_time_h[0]), "h", "time of the highest contrast-to-noise"),
+        Headline("best CNR", _f(r.max_cnr[0]), "", f"tumour vs {r.background}"),
+        Headline("minimum dose", _f(r.min_dose_mg_per_kg[0]), "mg/kg", f"for CNR >= {r.rose_k:g}"),
+    ]
+    ts = pd.DataFrame(
+        {
+            "time_h": tc["time"].values,
+            "contrast": tc[f"delta_hu_{r.target}"].values - tc[f"delta_hu_{r.background}"].values,
+            "cnr": tc["cnr"].values,
+        }
+    )
+    return ImagingSummary(
+        "ct", f"{r.element} at {r.kvp:g} kVp", heads, ts, list(r.assumptions), list(r.citations)
+    )
+
+
+_DISPATCH: dict[str, Callable[..., ImagingSummary]] = {
+    "pet": lambda bd, a, s, **o: _nuclear(bd, a, s, "pet", **o),
+    "spect": lambda bd, a, s, **o: _nuclear(bd, a, s, "spect", **o),
+    "mri": _mri,
+    "ct": _ct,
+}
+
+
+def imaging_summary(
+    bd: Biodistribution,
+    agent: AgentSpec,
+    scenario: Scenario,
+    modality: str,
+    options: Mapping[str, Any] | None = None,
+) -> ImagingSummary:
+    """Run one modality's model on a biodistribution and summarize it (cites its sources)."""
+    key = modality.lower()
+    if key not in MODALITIES:
+        raise ValueError(f"unknown modality '{modality}'; known: {', '.join(MODALITIES)}")
+    if key not in _DISPATCH:
+        raise ValueError(f"modality '{modality}' is not available yet; available: {', '.join(_DISPATCH)}")
+    summary = _DISPATCH[key](bd, agent, scenario, **dict(options or {}))
+    cite(*summary.citations)
+    return summary

@@ -1,0 +1,60 @@
+"""`nanobridge image` and the imaging summary workflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from nanobridge.cli import app
+from nanobridge.domain import example_path, load_example_agent, load_example_scenario
+from nanobridge.science.pbpk.engine import simulate_agent
+from nanobridge.workflows.imaging import imaging_summary
+
+runner = CliRunner()
+
+
+def test_pet_summary_has_best_time_and_minimum_activity() -> None:
+    agent = load_example_agent("cdot_pet_optical")
+    scenario = load_example_scenario("mouse_tumor").evolve(duration_h=48.0)
+    summary = imaging_summary(simulate_agent(agent, scenario), agent, scenario, "pet")
+    heads = {h.name: h for h in summary.headlines}
+    assert heads["minimum activity"].unit == "MBq"
+    assert 0 < float(heads["minimum activity"].value) < scenario.activity_MBq  # type: ignore[arg-type]
+    assert list(summary.timeseries.columns[:3]) == ["time_h", "contrast", "cnr"]
+    assert summary.citations
+
+
+def test_unknown_and_unavailable_modalities_are_named() -> None:
+    agent = load_example_agent("gold_peg_100nm")
+    scenario = load_example_scenario("mouse_tumor").evolve(duration_h=24.0)
+    bd = simulate_agent(agent, scenario)
+    with pytest.raises(ValueError, match="unknown modality 'ultrasound'"):
+        imaging_summary(bd, agent, scenario, "ultrasound")
+    with pytest.raises(ValueError, match="labels.ct"):
+        imaging_summary(bd, agent, scenario, "ct")
+    with pytest.raises(ValueError, match="radionuclide"):
+        imaging_summary(bd, agent, scenario, "pet")
+
+
+def test_cli_image_writes_table_csv_and_plot(tmp_path: Path) -> None:
+    agent = example_path("agents", "iron_oxide_mri")
+    out, plot = tmp_path / "mri.csv", tmp_path / "mri.html"
+    result = runner.invoke(
+        app, ["image", str(agent), "-m", "mri", "--duration-h", "48", "--out", str(out), "--plot", str(plot)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "best CNR" in result.output
+    df = pd.read_csv(out)
+    assert {"time_h", "contrast", "cnr"} <= set(df.columns)
+    html = plot.read_text(encoding="utf-8")
+    assert "plotly" in html and "<script src=\"http" not in html
+
+
+def test_cli_image_rejects_options_of_another_modality() -> None:
+    agent = example_path("agents", "iron_oxide_mri")
+    result = runner.invoke(app, ["image", str(agent), "-m", "mri", "--kvp", "80"])
+    assert result.exit_code == 2
+    assert "kvp" in result.output and "mri" in result.output
