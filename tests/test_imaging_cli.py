@@ -33,7 +33,7 @@ def test_unknown_and_unavailable_modalities_are_named() -> None:
     bd = simulate_agent(agent, scenario)
     with pytest.raises(ValueError, match="unknown modality 'ultrasound'"):
         imaging_summary(bd, agent, scenario, "ultrasound")
-    with pytest.raises(ValueError, match="labels.ct"):
+    with pytest.raises(ValueError, match=r"labels\.ct"):
         imaging_summary(bd, agent, scenario, "ct")
     with pytest.raises(ValueError, match="radionuclide"):
         imaging_summary(bd, agent, scenario, "pet")
