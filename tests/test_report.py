@@ -67,10 +67,13 @@ def test_demo_covers_the_example_agents_in_mouse_and_human(demo: DemoResult, dem
 
 def test_report_has_plots_for_every_run(demo: DemoResult, demo_html: str) -> None:
     n_runs = sum(len(a.runs) for a in demo.assessments)
-    assert demo_html.count('class="plotly-graph-div"') == 4 * n_runs
-    for kind in ("amount", "conc", "tumor", "clearance"):
+    n_imaging = sum(len(r.imaging) for a in demo.assessments for r in a.runs)
+    assert n_imaging >= 4  # the C dot (PET, NIRF) and the iron oxide (MRI) in mouse and human
+    n_figures = 4 * n_runs + n_imaging
+    assert demo_html.count('class="plotly-graph-div"') == n_figures
+    for kind in ("amount", "conc", "tumor", "clearance", "img-pet"):
         assert f'id="fig-1-1-{kind}"' in demo_html
-    assert demo_html.count("Plotly.newPlot") == 4 * n_runs
+    assert demo_html.count("Plotly.newPlot") == n_figures
 
 
 def test_report_is_self_contained(demo_html: str) -> None:

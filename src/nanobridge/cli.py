@@ -489,6 +489,12 @@ def image(
     te_ms: Annotated[float | None, typer.Option("--te-ms", help="MRI echo time [ms].")] = None,
     flip_deg: Annotated[float | None, typer.Option("--flip-deg", help="MRI flip angle [deg].")] = None,
     kvp: Annotated[float | None, typer.Option("--kvp", help="CT tube voltage [kVp].")] = None,
+    depth_mm: Annotated[
+        float | None, typer.Option("--depth-mm", help="NIRF: depth of the lesion's top [mm].")
+    ] = None,
+    tissue: Annotated[
+        str | None, typer.Option("--tissue", help="NIRF: tissue type (soft_tissue, skin, muscle, brain).")
+    ] = None,
     noise_hu: Annotated[float | None, typer.Option("--noise-hu", help="CT image noise [HU].")] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write contrast and CNR over time (.csv).")
@@ -518,13 +524,15 @@ def image(
             "flip_deg": flip_deg,
             "kvp": kvp,
             "noise_HU": noise_hu,
+            "depth_mm": depth_mm,
+            "tissue": tissue,
         }
         allowed = {
             "pet": {"scanner", "scan_duration_min", "activity_MBq"},
             "spect": {"scanner", "scan_duration_min", "activity_MBq"},
             "mri": {"field_T", "sequence", "TR_ms", "TE_ms", "flip_deg"},
             "ct": {"kvp", "noise_HU"},
-            "nirf": set(),
+            "nirf": {"depth_mm", "tissue"},
         }.get(modality.lower(), set())
         wrong = sorted(k for k, v in given.items() if v is not None and k not in allowed)
         if wrong:

@@ -32,6 +32,7 @@ from nanobridge.science.pbpk.biodistribution import Biodistribution
 from nanobridge.science.pbpk.engine import MODEL_VERSION, TUMOR_PARAMETERS, simulate_agent
 from nanobridge.science.pbpk.parameters import ParameterSet, default_parameter_set, load_parameter_set
 from nanobridge.science.pbpk.solver import SolverOptions
+from nanobridge.workflows.imaging import ImagingSummary, agent_modalities, imaging_summary
 
 __all__ = [
     "DEFAULT_SCENARIO_OF_SPECIES",
@@ -134,6 +135,7 @@ class ScenarioRun:
     mps_multiplier: float
     tumor_params: dict[str, float] | None = None
     tumor_params_source: str | None = None
+    imaging: tuple[ImagingSummary, ...] = ()
 
     @property
     def species(self) -> str:
@@ -311,6 +313,13 @@ def assess(
                 bd = simulate_agent(
                     agent, scenario, parameter_set=pset, tumor_params=tumor_params, options=options
                 )
+                imaging: list[ImagingSummary] = []
+                imaging_notes: list[str] = []
+                for modality in agent_modalities(agent):
+                    try:
+                        imaging.append(imaging_summary(bd, agent, scenario, modality))
+                    except ValueError as exc:  # a label lacking what the model needs: say so
+                        imaging_notes.append(f"{modality.upper()} imaging not assessed: {exc}")
             attrs = bd.data.attrs
             runs.append(
                 ScenarioRun(
@@ -319,13 +328,19 @@ def assess(
                     metrics=_metrics_of(bd),
                     parameter_set=pset.name,
                     citations=used.keys,
-                    notes=tuple(_run_notes(agent, scenario, pset, bd, tumor_params, tumor_params_source)),
+                    notes=tuple(
+                        [
+                            *_run_notes(agent, scenario, pset, bd, tumor_params, tumor_params_source),
+                            *imaging_notes,
+                        ]
+                    ),
                     renal_clearance_L_per_h=float(attrs.get("renal_clearance_L_per_h", float("nan"))),
                     mps_multiplier=float(attrs.get("mps_multiplier", float("nan"))),
                     tumor_params=None
                     if tumor_params is None
                     else {k: float(v) for k, v in tumor_params.items()},
                     tumor_params_source=tumor_params_source,
+                    imaging=tuple(imaging),
                 )
             )
         if progress is not None:

@@ -19,7 +19,7 @@ from nanobridge.citations import cite
 from nanobridge.domain import AgentSpec, Scenario
 from nanobridge.science.pbpk.biodistribution import Biodistribution
 
-__all__ = ["MODALITIES", "Headline", "ImagingSummary", "imaging_summary"]
+__all__ = ["MODALITIES", "Headline", "ImagingSummary", "agent_modalities", "imaging_summary"]
 
 #: Modalities `nanobridge image` knows, in the order reports show them.
 MODALITIES: tuple[str, ...] = ("pet", "spect", "nirf", "mri", "ct")
@@ -165,12 +165,51 @@ def _ct(bd: Biodistribution, agent: AgentSpec, scenario: Scenario, **opts: Any) 
     )
 
 
+def _nirf(bd: Biodistribution, agent: AgentSpec, scenario: Scenario, **opts: Any) -> ImagingSummary:
+    from nanobridge.science.imaging.optical import nirf_imaging
+
+    r = nirf_imaging(bd, agent, scenario, **opts)
+    depth = r.max_detection_depth_mm
+    heads = [
+        Headline("dye", r.fluorophore, "", f"{r.window}, {r.excitation_nm:g}/{r.emission_nm:g} nm"),
+        Headline("tissue", r.tissue, "", f"lesion top at {r.depth_mm:g} mm"),
+        Headline(
+            "excitation irradiance",
+            r.irradiance_mW_per_cm2,
+            "mW/cm²",
+            f"skin MPE {r.mpe_mW_per_cm2:.3g} mW/cm²"
+            + (" (capped to it)" if r.irradiance_capped_to_mpe else ""),
+        ),
+        Headline("best time", r.best_time_h, "h", "time of the highest contrast"),
+        Headline("best TBR", r.best_tbr, "", f"tumour vs {r.background_organ}"),
+        Headline("best CNR", r.best_cnr, "", "shot, read and background-heterogeneity noise"),
+        Headline(
+            "maximum detection depth",
+            depth if depth is not None else "not detected",
+            "mm" if depth is not None else "",
+            f"criterion {r.criterion}: TBR >= {r.tbr_threshold:g}, CNR >= {r.cnr_threshold:g}",
+        ),
+    ]
+    ts = pd.DataFrame({"time_h": r.times_h, "contrast": r.tbr, "cnr": r.cnr})
+    setting = f"{r.fluorophore} in {r.tissue} at {r.depth_mm:g} mm"
+    return ImagingSummary("nirf", setting, heads, ts, list(r.assumptions), list(r.citation_keys))
+
+
 _DISPATCH: dict[str, Callable[..., ImagingSummary]] = {
+    "nirf": _nirf,
     "pet": lambda bd, a, s, **o: _nuclear(bd, a, s, "pet", **o),
     "spect": lambda bd, a, s, **o: _nuclear(bd, a, s, "spect", **o),
     "mri": _mri,
     "ct": _ct,
 }
+
+
+_OF_LABEL = {"PET": "pet", "SPECT": "spect", "optical": "nirf", "MRI": "mri", "CT": "ct"}
+
+
+def agent_modalities(agent: AgentSpec) -> list[str]:
+    """The modalities (keys of :data:`MODALITIES`) that the agent's labels carry and nanobridge models."""
+    return [m for m in (_OF_LABEL[label] for label in agent.modalities) if m in _DISPATCH]
 
 
 def imaging_summary(

@@ -776,6 +776,26 @@ def render_report(
                         _figure_html(clearance_figure(run), f"{prefix}-clearance"),
                     ],
                     "solver": str(run.biodistribution.data.attrs.get("solver", "")),
+                    "imaging": [
+                        {
+                            "modality": im.modality.upper(),
+                            "setting": im.setting,
+                            "rows": [
+                                Row(
+                                    h.name,
+                                    h.value if isinstance(h.value, str) else _num(h.value),
+                                    h.unit,
+                                    note=h.meaning,
+                                )
+                                for h in im.headlines
+                            ],
+                            "figure": _figure_html(
+                                imaging_figure(im, assessment.agent.name), f"{prefix}-img-{im.modality}"
+                            ),
+                            "assumptions": im.assumptions,
+                        }
+                        for im in run.imaging
+                    ],
                 }
             )
             summary.append(
@@ -868,7 +888,7 @@ def imaging_figure(summary: ImagingSummary, title: str = "") -> go.Figure:
         template="plotly_white",
         legend={"orientation": "h", "y": -0.2},
     )
-    fig.update_xaxes(title_text="time after injection [h]")
+    fig.update_xaxes(title_text="time after injection [h] (log scale)", type="log")
     fig.update_yaxes(title_text="contrast", secondary_y=False)
     fig.update_yaxes(title_text="CNR", secondary_y=True)
     return fig
