@@ -58,3 +58,20 @@ def test_cli_image_rejects_options_of_another_modality() -> None:
     result = runner.invoke(app, ["image", str(agent), "-m", "mri", "--kvp", "80"])
     assert result.exit_code == 2
     assert "kvp" in result.output and "mri" in result.output
+
+
+def test_cli_dose_prints_partial_doses_and_limits(tmp_path: Path) -> None:
+    agent = example_path("agents", "cdot_pet_optical")
+    out = tmp_path / "dose.csv"
+    result = runner.invoke(app, ["dose", str(agent), "--species", "human", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "PARTIAL" in result.output and "effective dose" in result.output
+    df = pd.read_csv(out)
+    assert {"organ", "tiac_h", "absorbed_dose_mGy_per_MBq", "absorbed_dose_mGy"} <= set(df.columns)
+    assert (df["absorbed_dose_mGy_per_MBq"] > 0).all()
+
+
+def test_cli_dose_without_radionuclide_is_a_clear_error() -> None:
+    result = runner.invoke(app, ["dose", str(example_path("agents", "gold_peg_100nm"))])
+    assert result.exit_code == 2
+    assert "no radionuclide label" in result.output

@@ -574,6 +574,102 @@ def image(
 
 
 @app.command()
+def dose(
+    agent_file: Annotated[
+        Path, typer.Argument(help="Agent spec (.yaml, .yml or .json).", show_default=False)
+    ],
+    species: Annotated[
+        str | None, typer.Option("--species", "-s", help="mouse, rat or human [default: mouse].")
+    ] = None,
+    scenario_file: Annotated[
+        Path | None, typer.Option("--scenario", help="Scenario file (.yaml, .yml or .json).")
+    ] = None,
+    duration_h: Annotated[
+        float | None, typer.Option("--duration-h", help="Override the simulated time [h].")
+    ] = None,
+    activity_mbq: Annotated[
+        float | None, typer.Option("--activity-mbq", help="Planned injected activity [MBq].")
+    ] = None,
+    saf_photon: Annotated[
+        Path | None, typer.Option("--saf-photon", help="ICRP 133 photon SAF file (user-supplied).")
+    ] = None,
+    saf_electron: Annotated[
+        Path | None, typer.Option("--saf-electron", help="ICRP 133 electron SAF file (user-supplied).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the per-organ doses (.csv).")] = None,
+) -> None:
+    """MIRD internal dosimetry of the agent's radionuclide: TIACs, organ and effective doses."""
+    _check_suffix(out, (".csv",), "--out", "CSV table")
+    with _user_errors():
+        from nanobridge.domain import load_agent
+        from nanobridge.science.dosimetry.mird import SpecificAbsorbedFractions, absorbed_doses
+        from nanobridge.science.pbpk.engine import simulate_agent
+
+        agent = load_agent(agent_file)
+        scenario = _resolve_scenario(species, scenario_file, None, duration_h)
+        factors = None
+        if saf_photon is not None or saf_electron is not None:
+            factors = SpecificAbsorbedFractions.from_icrp133_files(photon=saf_photon, electron=saf_electron)
+        with _progress() as progress:
+            task = progress.add_task(f"simulating {agent.name} in a {scenario.species}", total=2)
+            bd = simulate_agent(agent, scenario)
+            progress.update(task, advance=1, description="dosimetry")
+            report = absorbed_doses(bd, agent, scenario, factors, activity_MBq=activity_mbq)
+            progress.update(task, advance=1)
+        subject = 0
+        tiac = report.tiac_h.isel(subject=subject)
+        per_mbq = report.absorbed_dose_mGy_per_MBq.isel(subject=subject)
+        at_activity = (
+            None if report.absorbed_dose_mGy is None else report.absorbed_dose_mGy.isel(subject=subject)
+        )
+        console = _out()
+        title = f"{agent.name} · {report.nuclide} · {scenario.species} · {report.dose_factor_model}"
+        if report.partial:
+            title += " · PARTIAL (lower bound)"
+        table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD)
+        table.add_column("organ")
+        table.add_column(escape("TIAC [h]"), justify="right")
+        table.add_column(escape("absorbed dose [mGy/MBq]"), justify="right")
+        if at_activity is not None:
+            table.add_column(escape(f"at {_fmt(report.activity_MBq or 0.0)} MBq [mGy]"), justify="right")
+        rows = []
+        for organ in [str(t) for t in per_mbq["target"].values]:
+            t_val = float(tiac.sel(source=organ)) if organ in tiac["source"].values else float("nan")
+            row = [organ, _fmt(t_val), _fmt(float(per_mbq.sel(target=organ)))]
+            if at_activity is not None:
+                row.append(_fmt(float(at_activity.sel(target=organ))))
+            table.add_row(*row)
+            rows.append(row)
+        console.print(table)
+        if report.effective_dose_mSv_per_MBq is not None:
+            e = float(report.effective_dose_mSv_per_MBq.isel(subject=subject))
+            console.print(
+                f"effective dose (ICRP 103): {_fmt(e)} mSv/MBq"
+                f" — tissue weights covered: {report.effective_dose_weight_covered:.2f}",
+                soft_wrap=True,
+            )
+        for check in report.limit_checks:
+            flag = "[bold red]EXCEEDS[/]" if check.exceeds else "within"
+            bound = " (lower bound)" if check.lower_bound else ""
+            console.print(
+                f"{escape(check.quantity)} {escape(check.target)}: {_fmt(check.dose_mSv)} mSv{bound} "
+                f"{flag} the {_fmt(check.limit_mSv)} mSv limit ({escape(check.citation_key)})",
+                soft_wrap=True,
+            )
+        for item in report.not_included:
+            console.print(f"[yellow]not included:[/] {escape(item)}", soft_wrap=True)
+        if out is not None:
+            import pandas as pd
+
+            out.parent.mkdir(parents=True, exist_ok=True)
+            header = ["organ", "tiac_h", "absorbed_dose_mGy_per_MBq"]
+            if at_activity is not None:
+                header.append("absorbed_dose_mGy")
+            pd.DataFrame(rows, columns=header).to_csv(out, index=False)
+            console.print(f"[bold]Doses:[/] {escape(str(out))}", soft_wrap=True)
+
+
+@app.command()
 def version() -> None:
     """Print the nanobridge and model versions."""
     from nanobridge.science.pbpk.engine import MODEL_VERSION

@@ -136,7 +136,8 @@ class DoseFactors(BaseModel):
 class DoseFactorModel(Protocol):
     """A source of S values (a phantom Monte Carlo, tabulated SAFs, a local-absorption model)."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def dose_factors(self, tiac_result: TIACResult, emissions: EmissionSource) -> DoseFactors: ...
 
