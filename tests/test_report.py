@@ -240,3 +240,11 @@ def test_tumor_params_from_the_nano_tumor_database_change_delivery() -> None:
     replay = assess(agent, [scenario], tumor_params=params, tumor_params_source="NTDB").runs[0]
     assert not np.isclose(base.metric("DE24").value, replay.metric("DE24").value, rtol=1e-3)
     assert any("replayed as published from NTDB" in n for n in replay.notes)
+
+
+def test_report_has_imaging_and_dosimetry_sections(demo: DemoResult, demo_html: str) -> None:
+    assert "Imaging performance" in demo_html
+    assert "Internal dosimetry (MIRD)" in demo_html
+    assert "partial dose, a lower bound" in demo_html  # the built-in dose factors leave photons out
+    runs_with_dose = [r for a in demo.assessments for r in a.runs if r.dose is not None]
+    assert runs_with_dose and all(r.dose.partial for r in runs_with_dose if r.dose is not None)

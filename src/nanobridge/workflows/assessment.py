@@ -28,6 +28,7 @@ import nanobridge
 from nanobridge.citations import Reference, cite, collect_citations, get_reference
 from nanobridge.domain import AgentSpec, Problem, Scenario, SpecError, load_example_scenario, species_catalog
 from nanobridge.domain.errors import NO_VALUE
+from nanobridge.science.dosimetry.mird import DoseReport, absorbed_doses
 from nanobridge.science.pbpk.biodistribution import Biodistribution
 from nanobridge.science.pbpk.engine import MODEL_VERSION, TUMOR_PARAMETERS, simulate_agent
 from nanobridge.science.pbpk.parameters import ParameterSet, default_parameter_set, load_parameter_set
@@ -136,6 +137,7 @@ class ScenarioRun:
     tumor_params: dict[str, float] | None = None
     tumor_params_source: str | None = None
     imaging: tuple[ImagingSummary, ...] = ()
+    dose: DoseReport | None = None
 
     @property
     def species(self) -> str:
@@ -320,6 +322,13 @@ def assess(
                         imaging.append(imaging_summary(bd, agent, scenario, modality))
                     except ValueError as exc:  # a label lacking what the model needs: say so
                         imaging_notes.append(f"{modality.upper()} imaging not assessed: {exc}")
+                dose: DoseReport | None = None
+                if agent.labels.radionuclide is not None:
+                    try:
+                        dose = absorbed_doses(bd, agent, scenario)
+                        cite(*dose.citation_keys)
+                    except ValueError as exc:
+                        imaging_notes.append(f"dosimetry not assessed: {exc}")
             attrs = bd.data.attrs
             runs.append(
                 ScenarioRun(
@@ -341,6 +350,7 @@ def assess(
                     else {k: float(v) for k, v in tumor_params.items()},
                     tumor_params_source=tumor_params_source,
                     imaging=tuple(imaging),
+                    dose=dose,
                 )
             )
         if progress is not None:

@@ -776,6 +776,7 @@ def render_report(
                         _figure_html(clearance_figure(run), f"{prefix}-clearance"),
                     ],
                     "solver": str(run.biodistribution.data.attrs.get("solver", "")),
+                    "dose": _dose_block(run),
                     "imaging": [
                         {
                             "modality": im.modality.upper(),
@@ -872,6 +873,44 @@ def write_report(
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(text, encoding="utf-8")
     return p
+
+
+def _dose_block(run: ScenarioRun) -> dict[str, Any] | None:
+    """Rows of the dosimetry table of a run (None when the agent has no radionuclide)."""
+    rep = run.dose
+    if rep is None:
+        return None
+    tiac = rep.tiac_h.isel(subject=0)
+    per_mbq = rep.absorbed_dose_mGy_per_MBq.isel(subject=0)
+    at = None if rep.absorbed_dose_mGy is None else rep.absorbed_dose_mGy.isel(subject=0)
+    rows = []
+    for organ in [str(t) for t in per_mbq["target"].values]:
+        t_val = float(tiac.sel(source=organ)) if organ in tiac["source"].values else None
+        rows.append(
+            {
+                "organ": organ,
+                "tiac": _num(t_val),
+                "per_mbq": _num(float(per_mbq.sel(target=organ))),
+                "at": "—" if at is None else _num(float(at.sel(target=organ))),
+            }
+        )
+    effective = None
+    if rep.effective_dose_mSv_per_MBq is not None:
+        effective = _num(float(rep.effective_dose_mSv_per_MBq.isel(subject=0)))
+    return {
+        "title": f"{rep.nuclide} · {rep.dose_factor_model}",
+        "partial": rep.partial,
+        "activity": None if rep.activity_MBq is None else _num(rep.activity_MBq),
+        "rows": rows,
+        "effective": effective,
+        "weight_covered": f"{rep.effective_dose_weight_covered:.2f}",
+        "limits": [
+            f"{c.quantity} ({c.target}): {_num(c.dose_mSv)} mSv{' (lower bound)' if c.lower_bound else ''} — "
+            f"{'EXCEEDS' if c.exceeds else 'within'} the {_num(c.limit_mSv)} mSv limit ({c.citation_key})"
+            for c in rep.limit_checks
+        ],
+        "not_included": list(rep.not_included),
+    }
 
 
 def imaging_figure(summary: ImagingSummary, title: str = "") -> go.Figure:
