@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -25,6 +26,11 @@ def test_pet_summary_has_best_time_and_minimum_activity() -> None:
     assert 0 < float(heads["minimum activity"].value) < scenario.activity_MBq  # type: ignore[arg-type]
     assert list(summary.timeseries.columns[:3]) == ["time_h", "contrast", "cnr"]
     assert summary.citations
+    # the CNR-vs-activity view crosses the Rose threshold at the minimum activity
+    curve = summary.curve
+    assert curve is not None and curve.threshold == 5.0
+    a_min = float(heads["minimum activity"].value)  # type: ignore[arg-type]
+    assert float(np.interp(np.log(a_min), np.log(curve.x), curve.y)) == pytest.approx(5.0, rel=1e-2)
 
 
 def test_unknown_and_unavailable_modalities_are_named() -> None:

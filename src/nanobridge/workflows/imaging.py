@@ -19,7 +19,7 @@ from nanobridge.citations import cite
 from nanobridge.domain import AgentSpec, Scenario
 from nanobridge.science.pbpk.biodistribution import Biodistribution
 
-__all__ = ["MODALITIES", "Headline", "ImagingSummary", "agent_modalities", "imaging_summary"]
+__all__ = ["MODALITIES", "Curve", "Headline", "ImagingSummary", "agent_modalities", "imaging_summary"]
 
 #: Modalities `nanobridge image` knows, in the order reports show them.
 MODALITIES: tuple[str, ...] = ("pet", "spect", "nirf", "mri", "ct")
@@ -34,6 +34,18 @@ class Headline:
 
 
 @dataclass(frozen=True)
+class Curve:
+    """A second view of a modality's result: CNR vs activity or dose, signal vs depth."""
+
+    x_label: str
+    y_label: str
+    x: list[float]
+    y: list[float]
+    threshold: float | None = None
+    log_x: bool = False
+
+
+@dataclass(frozen=True)
 class ImagingSummary:
     """What one modality says about an agent in one scenario."""
 
@@ -43,6 +55,27 @@ class ImagingSummary:
     timeseries: pd.DataFrame  # time_h, contrast (target/background), cnr
     assumptions: list[str] = field(default_factory=list)
     citations: list[str] = field(default_factory=list)
+    curve: Curve | None = None
+
+
+def _scaled_curve(
+    x_label: str, base_x: float, base_cnr: float, exponent: float, threshold: float
+) -> Curve | None:
+    """CNR over 0.01-100 x a reference amount (widened to include the threshold crossing), for a
+    CNR that scales as amount^exponent."""
+    if not (base_x > 0 and np.isfinite(base_cnr) and base_cnr > 0):
+        return None
+    crossing = (threshold / base_cnr) ** (1.0 / exponent)
+    lo, hi = min(1e-2, crossing / 3.0), max(1e2, crossing * 3.0)
+    factors = np.logspace(np.log10(lo), np.log10(hi), 61)
+    return Curve(
+        x_label,
+        "CNR at the best time",
+        list(base_x * factors),
+        list(base_cnr * factors**exponent),
+        threshold,
+        log_x=True,
+    )
 
 
 def _f(x: Any) -> float | None:
@@ -100,8 +133,10 @@ def _nuclear(
             ],
         }
     )
+    # Poisson regime: CNR grows as the square root of the injected activity (tested in the model)
+    curve = _scaled_curve("injected activity [MBq]", r.injected_activity_MBq, r.best_cnr, 0.5, r.rose_k)
     return ImagingSummary(
-        modality, f"{r.nuclide} on {r.scanner}", heads, ts, list(r.assumptions), list(r.citations)
+        modality, f"{r.nuclide} on {r.scanner}", heads, ts, list(r.assumptions), list(r.citations), curve
     )
 
 
@@ -160,8 +195,11 @@ def _ct(bd: Biodistribution, agent: AgentSpec, scenario: Scenario, **opts: Any) 
             "cnr": tc["cnr"].values,
         }
     )
+    # HU enhancement is linear in concentration, hence in dose (the PBPK model is linear)
+    cnr_max = _f(r.max_cnr[0])
+    curve = _scaled_curve("dose [mg/kg]", r.dose_mg_per_kg, cnr_max or float("nan"), 1.0, r.rose_k)
     return ImagingSummary(
-        "ct", f"{r.element} at {r.kvp:g} kVp", heads, ts, list(r.assumptions), list(r.citations)
+        "ct", f"{r.element} at {r.kvp:g} kVp", heads, ts, list(r.assumptions), list(r.citations), curve
     )
 
 
@@ -192,7 +230,14 @@ def _nirf(bd: Biodistribution, agent: AgentSpec, scenario: Scenario, **opts: Any
     ]
     ts = pd.DataFrame({"time_h": r.times_h, "contrast": r.tbr, "cnr": r.cnr})
     setting = f"{r.fluorophore} in {r.tissue} at {r.depth_mm:g} mm"
-    return ImagingSummary("nirf", setting, heads, ts, list(r.assumptions), list(r.citation_keys))
+    curve = Curve(
+        "depth of the lesion's top [mm]",
+        "tumour-to-background ratio at the best time",
+        list(r.depths_mm),
+        list(r.tbr_vs_depth),
+        r.tbr_threshold,
+    )
+    return ImagingSummary("nirf", setting, heads, ts, list(r.assumptions), list(r.citation_keys), curve)
 
 
 _DISPATCH: dict[str, Callable[..., ImagingSummary]] = {

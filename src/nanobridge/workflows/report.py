@@ -914,22 +914,46 @@ def _dose_block(run: ScenarioRun) -> dict[str, Any] | None:
 
 
 def imaging_figure(summary: ImagingSummary, title: str = "") -> go.Figure:
-    """Contrast (target/background) and contrast-to-noise over time for one modality."""
+    """Contrast and contrast-to-noise over time; beside it, the modality's second view (CNR vs
+    activity or dose, or tumour-to-background ratio vs depth) with its detection threshold."""
     ts = summary.timeseries
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_trace(go.Scatter(x=ts["time_h"], y=ts["contrast"], name="contrast (tumour vs background)"))
+    curve = summary.curve
+    if curve is None:
+        fig = make_subplots(specs=[[{"secondary_y": True}]])
+    else:
+        fig = make_subplots(
+            rows=1,
+            cols=2,
+            specs=[[{"secondary_y": True}, {}]],
+            column_widths=[0.6, 0.4],
+            horizontal_spacing=0.14,
+        )
+    fig.add_trace(
+        go.Scatter(x=ts["time_h"], y=ts["contrast"], name="contrast (tumour vs background)"),
+        row=1,
+        col=1,
+        secondary_y=False,
+    )
     fig.add_trace(
         go.Scatter(x=ts["time_h"], y=ts["cnr"], name="contrast-to-noise", line={"dash": "dot"}),
+        row=1,
+        col=1,
         secondary_y=True,
     )
+    fig.update_xaxes(title_text="time after injection [h] (log scale)", type="log", row=1, col=1)
+    fig.update_yaxes(title_text="contrast", secondary_y=False, row=1, col=1)
+    fig.update_yaxes(title_text="CNR", secondary_y=True, row=1, col=1)
+    if curve is not None:
+        fig.add_trace(go.Scatter(x=curve.x, y=curve.y, name=curve.y_label), row=1, col=2)
+        if curve.threshold is not None:
+            fig.add_hline(y=curve.threshold, line_dash="dash", line_color="grey", row=1, col=2)
+        fig.update_xaxes(title_text=curve.x_label, type="log" if curve.log_x else "linear", row=1, col=2)
+        fig.update_yaxes(title_text=curve.y_label, type="log" if curve.log_x else "linear", row=1, col=2)
     fig.update_layout(
         title=f"{title} · {summary.modality.upper()} · {summary.setting}",
         template="plotly_white",
-        legend={"orientation": "h", "y": -0.2},
+        legend={"orientation": "h", "y": -0.25},
     )
-    fig.update_xaxes(title_text="time after injection [h] (log scale)", type="log")
-    fig.update_yaxes(title_text="contrast", secondary_y=False)
-    fig.update_yaxes(title_text="CNR", secondary_y=True)
     return fig
 
 
