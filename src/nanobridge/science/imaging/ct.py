@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict
 
 from nanobridge.citations import cite
 from nanobridge.domain import CT_ELEMENTS, AgentSpec, Scenario
-from nanobridge.science.imaging.mri import element_concentration_mg_per_mL, injected_element_mass_mg
+from nanobridge.science.imaging._element import element_concentration_mg_per_mL, injected_element_mass_mg
 from nanobridge.science.pbpk.biodistribution import Biodistribution
 from nanobridge.science.pbpk.model import ORGANS
 
