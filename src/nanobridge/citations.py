@@ -45,6 +45,8 @@ from typing import Any, ParamSpec, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from nanobridge._yaml import UniqueKeyLoader
+
 __all__ = [
     "CitationCollector",
     "CitationRegistryError",
@@ -161,31 +163,6 @@ class Reference(BaseModel):
 # --------------------------------------------------------------------------------------------
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys (PyYAML silently keeps the last one)."""
-
-
-def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    mapping: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in mapping:
-            raise yaml.constructor.ConstructorError(
-                "while constructing a mapping",
-                node.start_mark,
-                f"found duplicate key {key!r}",
-                key_node.start_mark,
-            )
-        mapping[key] = loader.construct_object(value_node, deep=True)
-    return mapping
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_unique_mapping,
-)
-
-
 def _references_root() -> Traversable:
     root = resources.files("nanobridge")
     for part in REFERENCES_DIR:
@@ -204,7 +181,7 @@ def _yaml_files(folder: Traversable) -> list[Traversable]:
 
 def _parse_reference_file(name: str, text: str) -> dict[str, Reference]:
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
+        data = yaml.load(text, Loader=UniqueKeyLoader)
     except yaml.YAMLError as exc:
         raise CitationRegistryError(f"references/{name}: not valid YAML: {exc}") from exc
     if data is None:
@@ -452,7 +429,7 @@ def validate_citation_keys(*, strict: bool = True) -> list[str]:
             continue
         text = file.read_text(encoding="utf-8")
         try:
-            content = json.loads(text) if rel.endswith(".json") else yaml.load(text, Loader=_UniqueKeyLoader)
+            content = json.loads(text) if rel.endswith(".json") else yaml.load(text, Loader=UniqueKeyLoader)
         except (ValueError, yaml.YAMLError) as exc:
             problems.append(f"{rel}: cannot be parsed: {exc}")
             continue
