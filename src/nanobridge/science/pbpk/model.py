@@ -88,17 +88,9 @@ PC_ORGANS: tuple[str, ...] = (
     "rest_of_body",
     "tumor",
 )
-_TISSUE_ORGANS: tuple[str, ...] = (
-    "lung",
-    "heart",
-    "brain",
-    "muscle",
-    "kidney",
-    "spleen",
-    "liver",
-    "rest_of_body",
-    "tumor",
-)
+#: Organs with capillary blood and tissue sub-compartments (every organ but the plasma pools).
+_TISSUE_ORGANS: tuple[str, ...] = tuple(_STEM)
+assert ORGANS[1:] == _TISSUE_ORGANS
 
 
 def _state_names() -> tuple[str, ...]:
