@@ -95,7 +95,7 @@ def test_tiac_subset_of_sources_gives_remainder() -> None:
     t = np.linspace(0.0, 48.0, 97)
     bd = _bd(t, liver_fraction=0.4)
     res = tiac(bd, "99mTc", sources=["liver"])
-    assert res.sources == ["liver", REMAINDER]
+    assert res.sources == ["liver", REMAINDER, "urinary_bladder_contents"]
     total = float(res.total_body_h[0])
     assert float(res.tiac_h.sel(source=REMAINDER)[0]) == pytest.approx(0.6 * total, rel=1e-9)
     # remainder mass: every body organ but the liver

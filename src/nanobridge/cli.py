@@ -8,6 +8,7 @@ and ``version`` answer at once.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -596,25 +597,63 @@ def dose(
     saf_electron: Annotated[
         Path | None, typer.Option("--saf-electron", help="ICRP 133 electron SAF file (user-supplied).")
     ] = None,
+    dose_factors: Annotated[
+        str,
+        typer.Option(
+            "--dose-factors",
+            help="auto (phantom for a human, local otherwise), phantom (nanobridge's adult photon Monte "
+            "Carlo + local electrons) or local (electrons only: a lower bound). ICRP 133 files override.",
+        ),
+    ] = "auto",
+    voiding_interval_h: Annotated[
+        float,
+        typer.Option("--voiding-interval-h", help="Urinary bladder voiding interval [h] (ICRP adult: 3.5)."),
+    ] = 3.5,
+    no_bladder: Annotated[
+        bool, typer.Option("--no-bladder", help="Leave the urinary bladder contents out (no voiding model).")
+    ] = False,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the per-organ doses (.csv).")] = None,
 ) -> None:
     """MIRD internal dosimetry of the agent's radionuclide: TIACs, organ and effective doses."""
     _check_suffix(out, (".csv",), "--out", "CSV table")
+    if dose_factors not in ("auto", "phantom", "local"):
+        raise _fail(f"--dose-factors {dose_factors!r}: allowed auto, phantom, local")
+    if not (math.isfinite(voiding_interval_h) and voiding_interval_h > 0):
+        raise _fail(f"--voiding-interval-h {voiding_interval_h!r}: must be a positive number of hours")
     with _user_errors():
         from nanobridge.domain import load_agent
-        from nanobridge.science.dosimetry.mird import SpecificAbsorbedFractions, absorbed_doses
+        from nanobridge.science.dosimetry.mird import (
+            DoseFactorModel,
+            LocalElectronAbsorption,
+            SpecificAbsorbedFractions,
+            absorbed_doses,
+        )
         from nanobridge.science.pbpk.engine import simulate_agent
 
         agent = load_agent(agent_file)
         scenario = _resolve_scenario(species, scenario_file, None, duration_h)
-        factors = None
+        factors: DoseFactorModel
         if saf_photon is not None or saf_electron is not None:
             factors = SpecificAbsorbedFractions.from_icrp133_files(photon=saf_photon, electron=saf_electron)
+        elif dose_factors == "phantom" or (dose_factors == "auto" and scenario.species == "human"):
+            from nanobridge.science.dosimetry.photon_mc import phantom_photon_dose_factors
+
+            factors = phantom_photon_dose_factors()
+        else:
+            factors = LocalElectronAbsorption()
         with _progress() as progress:
             task = progress.add_task(f"simulating {agent.name} in a {scenario.species}", total=2)
             bd = simulate_agent(agent, scenario)
             progress.update(task, advance=1, description="dosimetry")
-            report = absorbed_doses(bd, agent, scenario, factors, activity_MBq=activity_mbq)
+            report = absorbed_doses(
+                bd,
+                agent,
+                scenario,
+                factors,
+                activity_MBq=activity_mbq,
+                urinary_bladder=not no_bladder,
+                voiding_interval_h=voiding_interval_h,
+            )
             progress.update(task, advance=1)
         subject = 0
         tiac = report.tiac_h.isel(subject=subject)
@@ -623,23 +662,33 @@ def dose(
             None if report.absorbed_dose_mGy is None else report.absorbed_dose_mGy.isel(subject=subject)
         )
         console = _out()
-        title = f"{agent.name} · {report.nuclide} · {scenario.species} · {report.dose_factor_model}"
+        sources = Table(
+            title=f"{agent.name} · {report.nuclide} · {scenario.species} · time-integrated activity",
+            title_justify="left",
+            header_style="bold",
+            box=box.SIMPLE_HEAD,
+        )
+        sources.add_column("source")
+        sources.add_column(escape("TIAC [h] = MBq·h/MBq"), justify="right")
+        for src in [str(x) for x in tiac["source"].values]:
+            sources.add_row(src, _fmt(float(tiac.sel(source=src))))
+        console.print(sources)
+        title = f"absorbed dose · {report.dose_factor_model}"
         if report.partial:
             title += " · PARTIAL (lower bound)"
         table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD)
-        table.add_column("organ")
-        table.add_column(escape("TIAC [h]"), justify="right")
+        table.add_column("target")
         table.add_column(escape("absorbed dose [mGy/MBq]"), justify="right")
         if at_activity is not None:
             table.add_column(escape(f"at {_fmt(report.activity_MBq or 0.0)} MBq [mGy]"), justify="right")
         rows = []
         for organ in [str(t) for t in per_mbq["target"].values]:
             t_val = float(tiac.sel(source=organ)) if organ in tiac["source"].values else float("nan")
-            row = [organ, _fmt(t_val), _fmt(float(per_mbq.sel(target=organ)))]
+            row = [organ, _fmt(float(per_mbq.sel(target=organ)))]
             if at_activity is not None:
                 row.append(_fmt(float(at_activity.sel(target=organ))))
             table.add_row(*row)
-            rows.append(row)
+            rows.append([organ, t_val, *row[1:]])
         console.print(table)
         if report.effective_dose_mSv_per_MBq is not None:
             e = float(report.effective_dose_mSv_per_MBq.isel(subject=subject))

@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict
 
 from nanobridge.citations import cite
 from nanobridge.domain import AgentSpec, Scenario
+from nanobridge.science.dosimetry.bladder import ICRP_ADULT_VOIDING_INTERVAL_H
 from nanobridge.science.dosimetry.emissions import EMISSION_KINDS, EmissionSource, ICRP107Emissions
 from nanobridge.science.dosimetry.tiac import REMAINDER, TIACResult, tiac
 from nanobridge.science.pbpk.biodistribution import Biodistribution
@@ -51,6 +52,7 @@ __all__ = [
     "DEFAULT_ICRP133_TISSUE_MAP",
     "MGY_KG_PER_MBQ_H_MEV",
     "RDRC_LIMITS_MSV",
+    "REST_OF_BODY",
     "DoseFactorModel",
     "DoseFactors",
     "DoseReport",
@@ -60,7 +62,9 @@ __all__ = [
     "SpecificAbsorbedFractions",
     "TissueWeights",
     "absorbed_doses",
+    "doses_from_tiac",
     "read_icrp133_saf",
+    "rest_of_body_saf",
     "tissue_weights",
 ]
 
@@ -173,7 +177,14 @@ class LocalElectronAbsorption:
         nuclide = tiac_result.nuclide
         masses_kg = tiac_result.source_mass_g.values / 1000.0
         sources = tiac_result.sources
-        keep = [i for i, s in enumerate(sources) if not (s == REMAINDER and np.all(masses_kg[:, i] <= 0))]
+        massless = [
+            s for i, s in enumerate(sources) if s != REMAINDER and np.all(masses_kg[:, i] == 0)
+        ]  # e.g. urinary bladder contents: not a tissue of the biodistribution
+        keep = [
+            i
+            for i, s in enumerate(sources)
+            if not (s == REMAINDER and np.all(masses_kg[:, i] <= 0)) and s not in massless
+        ]
         targets = [sources[i] for i in keep]
         for i in keep:
             if np.any(~np.isfinite(masses_kg[:, i])) or np.any(masses_kg[:, i] <= 0):
@@ -206,6 +217,11 @@ class LocalElectronAbsorption:
         if energy["alpha"] > 0 and not self.include_alpha:
             not_included.append(f"alpha particles ({energy['alpha']:.4g} MeV per decay)")
         not_included.append("electron cross-fire between organs and bremsstrahlung escape (small)")
+        if massless:
+            not_included.append(
+                f"sources without a tissue mass ({', '.join(massless)}): the dose they give to their "
+                "walls (e.g. urinary bladder wall) needs a phantom dose-factor model"
+            )
         return DoseFactors(
             model_name=self.name,
             partial=True,
@@ -414,17 +430,53 @@ DEFAULT_ICRP133_TISSUE_MAP: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Source-map value meaning "uniform in the whole body minus every region that another source of
+#: the same calculation maps to" (the MIRD remainder of body; needs a 'whole_body' source).
+REST_OF_BODY = "*rest_of_body*"
+
+
+def rest_of_body_saf(
+    table: SAFTable,
+    excluded: Sequence[str],
+    region_mass_kg: Mapping[str, float],
+    energy_MeV: NDArray[np.float64] | float,
+    target: str,
+) -> NDArray[np.float64]:
+    """SAF(T ← rest of body) = [M_WB·SAF(T←WB) − Σ_r M_r·SAF(T←r)] / (M_WB − Σ_r M_r) over the
+    excluded regions r (the MIRD remainder-of-body formula, Cristy & Eckerman 1987)."""
+    if "whole_body" not in table.sources:
+        raise ValueError(f"{table.kind} SAF table has no 'whole_body' source: rest of body undefined")
+    m_wb = float(region_mass_kg["whole_body"])
+    num = m_wb * table.saf(target, "whole_body", energy_MeV)
+    m_rest = m_wb
+    for r in excluded:
+        if r not in table.sources:
+            raise ValueError(f"{table.kind} SAF table has no source {r!r} to remove from the rest of body")
+        m_r = float(region_mass_kg[r])
+        num = num - m_r * table.saf(target, r, energy_MeV)
+        m_rest -= m_r
+    if m_rest <= 0:
+        raise ValueError("the excluded regions weigh as much as the whole body: no rest of body left")
+    return np.clip(num / m_rest, 0.0, None)
+
+
 class SpecificAbsorbedFractions(BaseModel):
     """Tabulated SAFs per radiation kind, with the organ and tissue maps that connect them to a
     nanobridge biodistribution. Lines are interpolated on the energy grid; beta branches are
     taken at their mean energy (an approximation to integrating over the spectrum). No mass
-    scaling to the subject's organ masses is applied (the SAFs are the phantom's)."""
+    scaling to the subject's organ masses is applied (the SAFs are the phantom's).
+
+    A source mapped to :data:`REST_OF_BODY` is uniform in the whole body minus the regions the
+    other sources map to and minus ``not_body_tissue`` (contents of walled organs); this needs
+    ``region_mass_kg`` for those regions and 'whole_body'."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
 
     tables: dict[str, SAFTable]
     source_map: dict[str, str] = dict(DEFAULT_ICRP133_SOURCE_MAP)
     tissue_map: dict[str, tuple[str, ...]] = dict(DEFAULT_ICRP133_TISSUE_MAP)
+    region_mass_kg: dict[str, float] = {}
+    not_body_tissue: tuple[str, ...] = ()
     provenance: str = ""
     citation_keys: tuple[str, ...] = ("ICRP133",)
 
@@ -469,6 +521,19 @@ class SpecificAbsorbedFractions(BaseModel):
         kinds = list(EMISSION_KINDS)
         s = np.zeros((len(targets), len(sources), len(kinds)))
         not_included: list[str] = []
+        first_table = next(iter(self.tables.values()))
+        excluded = list(
+            dict.fromkeys(
+                [
+                    r
+                    for src in sources
+                    if (r := self.source_map.get(src)) is not None
+                    and r != REST_OF_BODY
+                    and r in first_table.sources
+                ]
+                + [r for r in self.not_body_tissue if r in first_table.sources]
+            )
+        )
         for ki, kind in enumerate(kinds):
             lines = emissions.lines(tiac_result.nuclide, kind)
             energy = lines.mean_energy_per_decay_MeV
@@ -480,10 +545,13 @@ class SpecificAbsorbedFractions(BaseModel):
                 continue
             for si, src in enumerate(sources):
                 region = self.source_map.get(src)
-                if region is None or region not in table.sources:
+                if region is None or (region != REST_OF_BODY and region not in table.sources):
                     continue
                 for ti, tgt in enumerate(targets):
-                    saf = table.saf(tgt, region, lines.energy_MeV)
+                    if region == REST_OF_BODY:
+                        saf = rest_of_body_saf(table, excluded, self.region_mass_kg, lines.energy_MeV, tgt)
+                    else:
+                        saf = table.saf(tgt, region, lines.energy_MeV)
                     s[ti, si, ki] = MGY_KG_PER_MBQ_H_MEV * float(
                         np.sum(lines.energy_MeV * lines.yield_per_decay * saf)
                     )
@@ -491,7 +559,10 @@ class SpecificAbsorbedFractions(BaseModel):
             src
             for src in sources
             if self.source_map.get(src) is None
-            or not any(self.source_map[src] in t.sources for t in self.tables.values())
+            or (
+                self.source_map[src] != REST_OF_BODY
+                and not any(self.source_map[src] in t.sources for t in self.tables.values())
+            )
         ]
         if uncovered:
             not_included.append(f"sources without an SAF source region: {', '.join(uncovered)}")
@@ -638,23 +709,52 @@ def absorbed_doses(
     *,
     sources: Sequence[str] | None = None,
     activity_MBq: float | None = None,
+    urinary_bladder: bool = True,
+    voiding_interval_h: float | None = ICRP_ADULT_VOIDING_INTERVAL_H,
 ) -> DoseReport:
     """Absorbed, equivalent and effective dose of ``agent``'s radionuclide label for ``bd``.
 
     ``dose_factors`` defaults to :class:`LocalElectronAbsorption` (a partial, lower-bound dose),
     ``emissions`` to :class:`ICRP107Emissions`. The planned activity is ``activity_MBq``, else
-    the scenario's, else the label's.
+    the scenario's, else the label's. Urine passes through the bladder (voiding every
+    ``voiding_interval_h``; ``urinary_bladder=False`` leaves it out).
     """
     label = agent.labels.radionuclide
     if label is None:
         raise ValueError(
             f"agent {agent.name!r} has no radionuclide label (labels.radionuclide): nothing to dose"
         )
+    activity, activity_where = _planned_activity(agent, scenario, activity_MBq)
+    t = tiac(
+        bd, label.nuclide, sources, urinary_bladder=urinary_bladder, voiding_interval_h=voiding_interval_h
+    )
+    species = str(bd.data.attrs.get("species", scenario.species))
+    return doses_from_tiac(
+        t, species, dose_factors, emissions, activity_MBq=activity, activity_source=activity_where
+    )
+
+
+def doses_from_tiac(
+    t: TIACResult,
+    species: str,
+    dose_factors: DoseFactorModel | None = None,
+    emissions: EmissionSource | None = None,
+    *,
+    activity_MBq: float | None = None,
+    activity_source: str = "activity_MBq argument",
+) -> DoseReport:
+    """Absorbed, equivalent and effective dose from time-integrated activity coefficients (from a
+    biodistribution, :func:`~nanobridge.science.dosimetry.tiac.tiac`, or given directly,
+    :func:`~nanobridge.science.dosimetry.tiac.tiac_from_coefficients`)."""
     model: DoseFactorModel = dose_factors if dose_factors is not None else LocalElectronAbsorption()
     source_of_emissions: EmissionSource = emissions if emissions is not None else ICRP107Emissions()
-    activity, activity_where = _planned_activity(agent, scenario, activity_MBq)
+    activity = activity_MBq
+    if activity is not None and (not math.isfinite(activity) or activity <= 0):
+        raise ValueError(
+            f"activity_MBq must be a positive number of MBq, got {activity!r} ({activity_source})"
+        )
+    activity_where = activity_source if activity is not None else "no activity given"
 
-    t = tiac(bd, label.nuclide, sources)
     factors = model.dose_factors(t, source_of_emissions)
     s = factors.s_mGy_per_MBq_h
     by_kind = (s * t.tiac_h.sel(source=s["source"])).sum("source")
@@ -671,10 +771,9 @@ def absorbed_doses(
     equivalent.attrs["units"] = "mSv/MBq"
     cite(w.citation)
 
-    species = str(bd.data.attrs.get("species", scenario.species))
     assumptions = list(t.assumptions) + list(factors.assumptions)
     progeny_fn = getattr(source_of_emissions, "progeny", None)
-    if callable(progeny_fn) and progeny_fn(label.nuclide):
+    if callable(progeny_fn) and progeny_fn(t.nuclide):
         assumptions.append(
             "Short-lived progeny decay where the parent decayed (counted with their branching fractions)."
         )

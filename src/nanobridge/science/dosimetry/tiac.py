@@ -14,8 +14,10 @@ is still clearing, an underestimate when it is still taking up).
 Sources are the body organs of the biodistribution (or a chosen subset); ``remainder`` is the
 total body minus the listed sources (zero when every organ is listed). Urine and feces are the
 cumulative excreted amounts: that activity is outside the body and is reported under
-``excreta`` for information only — no bladder voiding or gut transit model is included, so the
-dose to the urinary bladder wall and colon from excreted activity is not computed.
+``excreta``. Urine passes through the urinary bladder first: with ``urinary_bladder=True``
+(default) the source ``urinary_bladder_contents`` holds the bladder-contents TIAC from the
+cumulative urine curve and a fixed-interval voiding model (:mod:`.bladder`, ICRP adult 3.5 h).
+No gut transit model is included: the colon dose from faecal activity is not computed.
 
 Half-lives come from the ICRP-107 data set shipped with ``radioactivedecay`` (Malins2022).
 """
@@ -32,13 +34,24 @@ from pydantic import BaseModel, ConfigDict
 
 from nanobridge.citations import cite
 from nanobridge.domain import normalize_nuclide
+from nanobridge.science.dosimetry.bladder import ICRP_ADULT_VOIDING_INTERVAL_H, bladder_contents_tiac
 from nanobridge.science.pbpk.biodistribution import Biodistribution
 from nanobridge.science.pbpk.model import EXCRETA
 
-__all__ = ["REMAINDER", "TIACResult", "half_life_h", "tiac", "time_integral_with_tail"]
+__all__ = [
+    "REMAINDER",
+    "URINARY_BLADDER_CONTENTS",
+    "TIACResult",
+    "half_life_h",
+    "tiac",
+    "tiac_from_coefficients",
+    "time_integral_with_tail",
+]
 
 #: Name of the remainder-of-body source (total body minus the listed sources).
 REMAINDER = "remainder"
+#: Name of the urinary bladder contents source (urine not yet voided; not a body tissue).
+URINARY_BLADDER_CONTENTS = "urinary_bladder_contents"
 #: Largest negative amount [%ID] tolerated as solver round-off (clipped to 0).
 _NEGATIVE_TOLERANCE_PCT_ID = 1e-3
 
@@ -89,7 +102,8 @@ def time_integral_with_tail(
 class TIACResult(BaseModel):
     """Time-integrated activity coefficients per subject and source [h = MBq·h/MBq].
 
-    - ``tiac_h`` (subject, source): body sources, ``remainder`` last;
+    - ``tiac_h`` (subject, source): body sources, ``remainder``, then (when modelled)
+      ``urinary_bladder_contents`` (outside the body tissues: its mass is 0);
     - ``tail_h`` (subject, source): the part of ``tiac_h`` after the last simulated time;
     - ``total_body_h`` (subject): the whole body (sum of all body organs);
     - ``excreta_h`` (subject, excretum): urine and feces (outside the body; not a dose source);
@@ -118,11 +132,20 @@ class TIACResult(BaseModel):
         return xr.where(self.tiac_h > 0, self.tail_h / self.tiac_h, 0.0)
 
 
-def tiac(bd: Biodistribution, nuclide: str, sources: Sequence[str] | None = None) -> TIACResult:
+def tiac(
+    bd: Biodistribution,
+    nuclide: str,
+    sources: Sequence[str] | None = None,
+    *,
+    urinary_bladder: bool = True,
+    voiding_interval_h: float | None = ICRP_ADULT_VOIDING_INTERVAL_H,
+) -> TIACResult:
     """Time-integrated activity coefficients of ``bd`` labelled with ``nuclide``.
 
     ``sources`` defaults to every body organ of the biodistribution (excreta are never sources);
-    the remainder of body is added as :data:`REMAINDER`.
+    the remainder of body is added as :data:`REMAINDER`. With ``urinary_bladder`` and a urine
+    output, :data:`URINARY_BLADDER_CONTENTS` is added from the voiding model
+    (``voiding_interval_h``; None = the bladder never voids, an upper bound).
     """
     name = _canonical_nuclide(nuclide)
     t_half = half_life_h(name)
@@ -164,14 +187,32 @@ def tiac(bd: Biodistribution, nuclide: str, sources: Sequence[str] | None = None
 
     subjects = bd.subjects
     src_names = [*chosen, REMAINDER]
+    columns = [total[:, src_idx], remainder]
+    tail_columns = [tail[:, src_idx], remainder_tail]
+    mass_columns = [masses[:, src_idx], remainder_mass]
+    bladder_note: list[str] = []
+    if urinary_bladder and "urine" in idx:
+        urine = values[:, :, idx["urine"]]  # (subject, time), decay-corrected fraction
+        ub = bladder_contents_tiac(times, np.maximum.accumulate(urine, axis=1), lam, voiding_interval_h)
+        src_names.append(URINARY_BLADDER_CONTENTS)
+        columns.append(ub)
+        tail_columns.append(np.zeros_like(ub))
+        mass_columns.append(np.zeros_like(ub))
+        every = "never (no voiding)" if voiding_interval_h is None else f"every {voiding_interval_h:g} h"
+        bladder_note.append(
+            "Urinary bladder contents from the cumulative urine curve with fixed-interval voiding "
+            f"{every} (ICRP 53/128 adult model; the bladder volume is not modelled); no urine "
+            "arrives after the last simulated time."
+        )
+        if str(bd.data.attrs.get("species", "human")) != "human":
+            bladder_note.append(
+                "ASSUMED: the ICRP adult voiding interval is used for a non-human species unless another "
+                "is given (small animals void more often)."
+            )
     coords = {"subject": subjects, "source": src_names}
-    tiac_da = xr.DataArray(
-        np.column_stack([total[:, src_idx], remainder]), dims=("subject", "source"), coords=coords
-    )
+    tiac_da = xr.DataArray(np.column_stack(columns), dims=("subject", "source"), coords=coords)
     tiac_da.attrs["units"] = "h"
-    tail_da = xr.DataArray(
-        np.column_stack([tail[:, src_idx], remainder_tail]), dims=("subject", "source"), coords=coords
-    )
+    tail_da = xr.DataArray(np.column_stack(tail_columns), dims=("subject", "source"), coords=coords)
     tail_da.attrs["units"] = "h"
     excreta = [o for o in organs if o in EXCRETA]
     excreta_da = xr.DataArray(
@@ -180,9 +221,7 @@ def tiac(bd: Biodistribution, nuclide: str, sources: Sequence[str] | None = None
         coords={"subject": subjects, "excretum": excreta},
     )
     excreta_da.attrs["units"] = "h"
-    mass_da = xr.DataArray(
-        np.column_stack([masses[:, src_idx], remainder_mass]), dims=("subject", "source"), coords=coords
-    )
+    mass_da = xr.DataArray(np.column_stack(mass_columns), dims=("subject", "source"), coords=coords)
     mass_da.attrs["units"] = "g"
     total_da = xr.DataArray(total_body, dims=("subject",), coords={"subject": subjects})
     total_da.attrs["units"] = "h"
@@ -192,8 +231,9 @@ def tiac(bd: Biodistribution, nuclide: str, sources: Sequence[str] | None = None
         f"after the last simulated time ({times[-1]:g} h) with physical decay only from the last value "
         "(no further biological clearance or uptake).",
         "Remainder of body = total body minus the listed source organs.",
-        "Urine and feces are outside the body and are not dose sources; no urinary bladder voiding or "
-        "gut transit model is included (bladder wall and colon doses from excreta are not computed).",
+        *bladder_note,
+        "Feces are outside the body and are not a dose source: no gut transit model is included (the colon "
+        "dose from excreted activity is not computed).",
         "Daughter activity is not redistributed (handled with the emission data, see emissions.py).",
     ]
     if float(tail_da.sum("source").max()) > 0.1 * max(float(total_da.max()), 1e-300):
@@ -212,4 +252,59 @@ def tiac(bd: Biodistribution, nuclide: str, sources: Sequence[str] | None = None
         last_time_h=float(times[-1]),
         assumptions=tuple(assumptions),
         citation_keys=cite("MIRD2009", "ICRP107", "Malins2022"),
+    )
+
+
+def tiac_from_coefficients(
+    nuclide: str,
+    coefficients_h: dict[str, float],
+    *,
+    source_mass_g: dict[str, float] | None = None,
+    assumptions: Sequence[str] = (),
+    citation_keys: Sequence[str] = (),
+) -> TIACResult:
+    """A one-subject :class:`TIACResult` from given coefficients [h] per source (e.g. from a
+    published biokinetic model or an imaging study), for dose factors that need no biodistribution.
+
+    ``source_mass_g`` (optional) gives masses for local-absorption models; sources without one
+    get mass 0 (not usable by :class:`~nanobridge.science.dosimetry.mird.LocalElectronAbsorption`).
+    """
+    name = _canonical_nuclide(nuclide)
+    t_half = half_life_h(name)
+    if not coefficients_h:
+        raise ValueError("coefficients_h must name at least one source")
+    for src, value in coefficients_h.items():
+        if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+            raise ValueError(f"TIAC of source {src!r} must be a finite number of hours >= 0, got {value!r}")
+    sources = list(coefficients_h)
+    masses = source_mass_g or {}
+    coords = {"subject": [0], "source": sources}
+    tiac_da = xr.DataArray(
+        [[float(coefficients_h[s]) for s in sources]], dims=("subject", "source"), coords=coords
+    )
+    tiac_da.attrs["units"] = "h"
+    zero = xr.zeros_like(tiac_da)
+    mass_da = xr.DataArray(
+        [[float(masses.get(s, 0.0)) for s in sources]], dims=("subject", "source"), coords=coords
+    )
+    mass_da.attrs["units"] = "g"
+    body = [s for s in sources if s != URINARY_BLADDER_CONTENTS]
+    total = xr.DataArray(
+        [float(sum(coefficients_h[s] for s in body))], dims=("subject",), coords={"subject": [0]}
+    )
+    total.attrs["units"] = "h"
+    excreta = xr.DataArray(
+        np.zeros((1, 0)), dims=("subject", "excretum"), coords={"subject": [0], "excretum": []}
+    )
+    return TIACResult(
+        nuclide=name,
+        half_life_h=t_half,
+        tiac_h=tiac_da,
+        tail_h=zero,
+        total_body_h=total,
+        excreta_h=excreta,
+        source_mass_g=mass_da,
+        last_time_h=math.inf,
+        assumptions=("TIACs given directly (not integrated from a biodistribution).", *assumptions),
+        citation_keys=cite("MIRD2009", *citation_keys),
     )
