@@ -1,0 +1,1 @@
+"""Manufacturing QC: characterization analysis (DLS, TEM), specifications, SPC, comparability."""
