@@ -6,7 +6,10 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+import numpy as np
 import xarray as xr
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict
 
 from nanobridge.citations import cite
 from nanobridge.domain import AgentSpec, Scenario
@@ -17,6 +20,7 @@ __all__ = [
     "ATOMIC_WEIGHT_CITATION",
     "ATOMIC_WEIGHT_G_PER_MOL",
     "CORE_FORMULAS",
+    "ElementContrastResult",
     "element_concentration_mg_per_mL",
     "element_mass_fraction",
     "injected_element_mass_mg",
@@ -115,3 +119,30 @@ def element_concentration_mg_per_mL(bd: Biodistribution, organ: str, element_mg:
         raise ValueError(f"element mass {element_mg!r} mg: must be finite and >= 0")
     conc = bd.concentration(organ) / 100.0 * element_mg
     return conc.drop_vars("organ", errors="ignore")
+
+
+class ElementContrastResult(BaseModel):
+    """Common part of the element-contrast results (MRI, CT): a per-subject ``timecourse``
+    (xarray) with ``best_time_h`` and ``min_dose_mg_per_kg``, and the injected element."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    element: str
+    element_mass_fraction: float
+    injected_element_mg: float
+    dose_mg_per_kg: float
+    timecourse: xr.Dataset
+    assumptions: tuple[str, ...]
+    citations: tuple[str, ...]
+
+    def per_subject(self, name: str) -> NDArray[np.float64]:
+        """A per-subject variable of the timecourse as a float array."""
+        return np.asarray(self.timecourse[name].values, dtype=float)
+
+    @property
+    def best_time_h(self) -> NDArray[np.float64]:
+        return self.per_subject("best_time_h")
+
+    @property
+    def min_dose_mg_per_kg(self) -> NDArray[np.float64]:
+        return self.per_subject("min_dose_mg_per_kg")

@@ -36,7 +36,11 @@ from pydantic import BaseModel, ConfigDict
 
 from nanobridge.citations import cite
 from nanobridge.domain import CT_ELEMENTS, AgentSpec, Scenario
-from nanobridge.science.imaging._element import element_concentration_mg_per_mL, injected_element_mass_mg
+from nanobridge.science.imaging._element import (
+    ElementContrastResult,
+    element_concentration_mg_per_mL,
+    injected_element_mass_mg,
+)
 from nanobridge.science.pbpk.biodistribution import Biodistribution
 from nanobridge.science.pbpk.model import ORGANS
 
@@ -86,7 +90,7 @@ class CTSpectrum(BaseModel):
         return float(np.sum(e * f) / np.sum(f))
 
 
-class CTContrast(BaseModel):
+class CTContrast(ElementContrastResult):
     """CT contrast of ``target`` vs ``background``.
 
     ``timecourse`` (xarray, dims subject x time): ``conc_<organ>_mg_per_mL``,
@@ -94,9 +98,6 @@ class CTContrast(BaseModel):
     ``min_dose_mg_per_kg`` (dose for CNR = ``rose_k`` at the best time).
     """
 
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
-
-    element: str
     kvp: float
     al_mm: float
     water_mm: float
@@ -107,24 +108,10 @@ class CTContrast(BaseModel):
     mean_energy_keV: float
     target: str
     background: str
-    element_mass_fraction: float
-    injected_element_mg: float
-    dose_mg_per_kg: float
-    timecourse: xr.Dataset
-    assumptions: tuple[str, ...]
-    citations: tuple[str, ...]
-
-    @property
-    def best_time_h(self) -> NDArray[np.float64]:
-        return np.asarray(self.timecourse["best_time_h"].values, dtype=float)
 
     @property
     def max_cnr(self) -> NDArray[np.float64]:
-        return np.asarray(self.timecourse["max_cnr"].values, dtype=float)
-
-    @property
-    def min_dose_mg_per_kg(self) -> NDArray[np.float64]:
-        return np.asarray(self.timecourse["min_dose_mg_per_kg"].values, dtype=float)
+        return self.per_subject("max_cnr")
 
 
 def _check_kvp(kvp: float) -> float:

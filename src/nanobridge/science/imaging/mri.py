@@ -40,6 +40,7 @@ from nanobridge.domain import AgentSpec, Scenario
 from nanobridge.science.imaging._element import (
     ATOMIC_WEIGHT_CITATION,
     ATOMIC_WEIGHT_G_PER_MOL,
+    ElementContrastResult,
     element_concentration_mg_per_mL,
     element_mass_fraction,
     injected_element_mass_mg,
@@ -131,7 +132,7 @@ class NativeRelaxation(BaseModel):
     note: str = ""
 
 
-class MRIContrast(BaseModel):
+class MRIContrast(ElementContrastResult):
     """MRI contrast of the tumour (target) against a background organ, per subject and time.
 
     ``timecourse`` (xarray, dims subject x time) holds the concentrations ``conc_<organ>_mM``,
@@ -142,9 +143,6 @@ class MRIContrast(BaseModel):
     ``max_dose_factor`` x the scenario dose reaches ``target_cnr``).
     """
 
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
-
-    element: str
     field_T: float
     sequence: MRISequence
     TR_ms: float
@@ -156,24 +154,10 @@ class MRIContrast(BaseModel):
     target_cnr: float
     relaxivity: RelaxivitySet
     native: dict[str, NativeRelaxation]
-    element_mass_fraction: float
-    injected_element_mg: float
-    dose_mg_per_kg: float
-    timecourse: xr.Dataset
-    assumptions: tuple[str, ...]
-    citations: tuple[str, ...]
-
-    @property
-    def best_time_h(self) -> NDArray[np.float64]:
-        return np.asarray(self.timecourse["best_time_h"].values, dtype=float)
 
     @property
     def max_cnr_agent(self) -> NDArray[np.float64]:
-        return np.asarray(self.timecourse["max_cnr_agent"].values, dtype=float)
-
-    @property
-    def min_dose_mg_per_kg(self) -> NDArray[np.float64]:
-        return np.asarray(self.timecourse["min_dose_mg_per_kg"].values, dtype=float)
+        return self.per_subject("max_cnr_agent")
 
 
 # ---- relaxivity and native relaxation --------------------------------------------------------
