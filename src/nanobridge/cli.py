@@ -30,6 +30,7 @@ from rich.progress import (
 from rich.table import Table
 
 import nanobridge
+from nanobridge.cli_qc import qc_app
 
 if TYPE_CHECKING:
     from nanobridge.domain import Scenario
@@ -45,6 +46,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
+)
+app.add_typer(
+    qc_app,
+    name="qc",
+    help="Manufacturing QC: DLS analysis, TEM sizing, batch release, SPC and scale-up comparability.",
 )
 
 #: Extensions of the biodistribution export (``--out``).
@@ -627,6 +633,7 @@ def dose(
             LocalElectronAbsorption,
             SpecificAbsorbedFractions,
             absorbed_doses,
+            default_dose_factors,
         )
         from nanobridge.science.pbpk.engine import simulate_agent
 
@@ -635,12 +642,14 @@ def dose(
         factors: DoseFactorModel
         if saf_photon is not None or saf_electron is not None:
             factors = SpecificAbsorbedFractions.from_icrp133_files(photon=saf_photon, electron=saf_electron)
-        elif dose_factors == "phantom" or (dose_factors == "auto" and scenario.species == "human"):
+        elif dose_factors == "phantom":
             from nanobridge.science.dosimetry.photon_mc import phantom_photon_dose_factors
 
             factors = phantom_photon_dose_factors()
-        else:
+        elif dose_factors == "local":
             factors = LocalElectronAbsorption()
+        else:
+            factors = default_dose_factors(scenario.species)
         with _progress() as progress:
             task = progress.add_task(f"simulating {agent.name} in a {scenario.species}", total=2)
             bd = simulate_agent(agent, scenario)

@@ -28,7 +28,7 @@ import nanobridge
 from nanobridge.citations import Reference, cite, collect_citations, get_reference
 from nanobridge.domain import AgentSpec, Problem, Scenario, SpecError, load_example_scenario, species_catalog
 from nanobridge.domain.errors import NO_VALUE
-from nanobridge.science.dosimetry.mird import DoseReport, absorbed_doses
+from nanobridge.science.dosimetry.mird import DoseReport, absorbed_doses, default_dose_factors
 from nanobridge.science.pbpk.biodistribution import Biodistribution
 from nanobridge.science.pbpk.engine import MODEL_VERSION, TUMOR_PARAMETERS, simulate_agent
 from nanobridge.science.pbpk.parameters import ParameterSet, default_parameter_set, load_parameter_set
@@ -325,7 +325,7 @@ def assess(
                 dose: DoseReport | None = None
                 if agent.labels.radionuclide is not None:
                     try:
-                        dose = absorbed_doses(bd, agent, scenario)
+                        dose = absorbed_doses(bd, agent, scenario, default_dose_factors(scenario.species))
                         cite(*dose.citation_keys)
                     except ValueError as exc:
                         imaging_notes.append(f"dosimetry not assessed: {exc}")

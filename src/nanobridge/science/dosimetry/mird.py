@@ -62,6 +62,7 @@ __all__ = [
     "SpecificAbsorbedFractions",
     "TissueWeights",
     "absorbed_doses",
+    "default_dose_factors",
     "doses_from_tiac",
     "read_icrp133_saf",
     "rest_of_body_saf",
@@ -477,6 +478,7 @@ class SpecificAbsorbedFractions(BaseModel):
     tissue_map: dict[str, tuple[str, ...]] = dict(DEFAULT_ICRP133_TISSUE_MAP)
     region_mass_kg: dict[str, float] = {}
     not_body_tissue: tuple[str, ...] = ()
+    extra_assumptions: tuple[str, ...] = ()
     provenance: str = ""
     citation_keys: tuple[str, ...] = ("ICRP133",)
 
@@ -589,6 +591,7 @@ class SpecificAbsorbedFractions(BaseModel):
                 "their mean energy; no scaling of the phantom's SAFs to the subject's organ masses.",
                 "Composite tissues (lung, colon, lymph nodes, extrathoracic region, gonads) take the "
                 "equal-weight mean of their target regions (assumed; ICRP weights them).",
+                *self.extra_assumptions,
             ),
             citation_keys=cite("MIRD2009", *self.citation_keys),
         )
@@ -698,6 +701,18 @@ def _effective_dose(
         total = weight * dose if total is None else total + weight * dose
         covered += weight
     return total, covered, missing, assumptions
+
+
+def default_dose_factors(species: str) -> DoseFactorModel:
+    """The bundled default: for a human, nanobridge's stylized adult phantom (photon Monte Carlo
+    SAFs + local electrons, :func:`~nanobridge.science.dosimetry.photon_mc.phantom_photon_dose_factors`);
+    for an animal, :class:`LocalElectronAbsorption` with the animal's own organ masses (the phantom
+    is an adult human; the photon part is then not included and the doses are lower bounds)."""
+    if species == "human":
+        from nanobridge.science.dosimetry.photon_mc import phantom_photon_dose_factors
+
+        return phantom_photon_dose_factors()
+    return LocalElectronAbsorption()
 
 
 def absorbed_doses(

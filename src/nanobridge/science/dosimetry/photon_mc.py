@@ -51,7 +51,7 @@ from pydantic import BaseModel, ConfigDict
 
 from nanobridge.citations import cite
 from nanobridge.science.dosimetry import phantom as ph
-from nanobridge.science.dosimetry.mird import SAFTable, SpecificAbsorbedFractions
+from nanobridge.science.dosimetry.mird import REST_OF_BODY, SAFTable, SpecificAbsorbedFractions
 from nanobridge.science.dosimetry.phantom import region_at
 from nanobridge.science.dosimetry.tiac import REMAINDER
 
@@ -82,15 +82,16 @@ PHANTOM_SAF_ENERGIES_MEV = (0.03, 0.05, 0.1, 0.14, 0.2, 0.364, 0.511, 0.662, 1.0
 #: Sources: organs, the soft tissue outside them ("remainder") and the whole body.
 PHANTOM_SAF_SOURCES = (
     "lungs", "liver", "kidneys", "spleen", "heart", "brain", "urinary_bladder_contents",
-    "remainder", "whole_body",
+    "stomach", "small_intestine", "upper_large_intestine", "lower_large_intestine", "pancreas",
+    "adrenals", "thyroid", "thymus", "testes", "skeleton", "remainder", "whole_body",
 )  # fmt: skip
 PHANTOM_SAF_TARGETS = (*ph.REGIONS[1:], "whole_body")
 
-_ATOMIC = {  # Z, standard atomic weight [g/mol]
-    "H": (1, 1.008), "C": (6, 12.011), "N": (7, 14.007), "O": (8, 15.999), "Na": (11, 22.990),
-    "Mg": (12, 24.305), "Si": (14, 28.085), "P": (15, 30.974), "S": (16, 32.06),
+_ATOMIC = {  # Z, standard atomic weight [g/mol] (IUPAC conventional/abridged values)
+    "H": (1, 1.008), "C": (6, 12.011), "N": (7, 14.007), "O": (8, 15.999), "F": (9, 18.998),
+    "Na": (11, 22.990), "Mg": (12, 24.305), "Si": (14, 28.085), "P": (15, 30.974), "S": (16, 32.06),
     "Cl": (17, 35.45), "K": (19, 39.098), "Ca": (20, 40.078), "Fe": (26, 55.845),
-    "Zn": (30, 65.38), "Rb": (37, 85.468), "Zr": (40, 91.224),
+    "Zn": (30, 65.38), "Rb": (37, 85.468), "Sr": (38, 87.62), "Zr": (40, 91.224), "Pb": (82, 207.2),
 }  # fmt: skip
 
 _GRID_MEV = np.geomspace(0.001, 1.2, 600)
@@ -107,32 +108,46 @@ def _klein_nishina_cm2_per_electron(e_mev: NDArray[np.float64]) -> NDArray[np.fl
 @lru_cache(maxsize=1)
 def attenuation_tables() -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """(ln E grid [MeV], photoelectric μ [1/cm], incoherent μ [1/cm]); μ arrays are (material, E)
-    for materials 0 = void, 1 = soft tissue (1.04 g/cm³), 2 = lung (0.296 g/cm³)."""
+    for materials 0 = void, 1 = soft tissue (1.04 g/cm³), 2 = lung (0.296 g/cm³, soft-tissue
+    composition), 3 = skeleton (1.4 g/cm³), each mixed from its element mass fractions
+    (:data:`~.phantom.SOFT_TISSUE_MASS_FRACTIONS`, :data:`~.phantom.SKELETON_MASS_FRACTIONS`)."""
     import xraydb  # local import: only needed to (re)build the tables
 
     cite("Elam2002")
     cite("Newville_xraydb")
     e_ev = _GRID_MEV * 1e6
-    photo = np.zeros_like(_GRID_MEV)
-    incoh = np.zeros_like(_GRID_MEV)
-    electrons_per_g = 0.0
     low = _GRID_MEV <= 0.8
-    for element, w in ph.SOFT_TISSUE_MASS_FRACTIONS.items():
-        photo_el = np.zeros_like(_GRID_MEV)
-        photo_el[low] = xraydb.mu_elam(element, e_ev[low], kind="photo")
-        # above 0.8 MeV (clamped tables): extrapolate the photoelectric term as E^-1 (it is
-        # < 0.01 % of the attenuation there)
-        p08 = float(xraydb.mu_elam(element, 0.8e6, kind="photo"))
-        photo_el[~low] = p08 * 0.8 / _GRID_MEV[~low]
-        photo += w * photo_el
-        inc_el = np.asarray(xraydb.mu_elam(element, np.minimum(e_ev, 0.8e6), kind="incoh"))
-        incoh += w * inc_el
-        z, a = _ATOMIC[element]
-        electrons_per_g += w * z / a * AVOGADRO_PER_MOL
-    kn = electrons_per_g * _klein_nishina_cm2_per_electron(_GRID_MEV)
-    incoh = np.where(_GRID_MEV > KN_ABOVE_MEV, kn, incoh)
-    dens = np.array([0.0, ph.SOFT_TISSUE_DENSITY_G_PER_CM3, ph.LUNG_DENSITY_G_PER_CM3])
-    return np.log(_GRID_MEV), dens[:, None] * photo[None, :], dens[:, None] * incoh[None, :]
+    kn_per_electron = _klein_nishina_cm2_per_electron(_GRID_MEV)
+    materials: tuple[tuple[float, dict[str, float]], ...] = (
+        (0.0, {}),
+        (ph.SOFT_TISSUE_DENSITY_G_PER_CM3, ph.SOFT_TISSUE_MASS_FRACTIONS),
+        (ph.LUNG_DENSITY_G_PER_CM3, ph.SOFT_TISSUE_MASS_FRACTIONS),
+        (ph.SKELETON_DENSITY_G_PER_CM3, ph.SKELETON_MASS_FRACTIONS),
+    )
+    mu_photo = np.zeros((len(materials), _GRID_MEV.size))
+    mu_incoh = np.zeros_like(mu_photo)
+    for m, (density, fractions) in enumerate(materials):
+        if not fractions:
+            continue  # void
+        photo = np.zeros_like(_GRID_MEV)
+        incoh = np.zeros_like(_GRID_MEV)
+        electrons_per_g = 0.0
+        for element, w in fractions.items():
+            photo_el = np.zeros_like(_GRID_MEV)
+            photo_el[low] = xraydb.mu_elam(element, e_ev[low], kind="photo")
+            # above 0.8 MeV (clamped tables): extrapolate the photoelectric term as E^-1 (it is
+            # < 0.01 % of the soft-tissue attenuation there, < 0.1 % of the skeleton's)
+            p08 = float(xraydb.mu_elam(element, 0.8e6, kind="photo"))
+            photo_el[~low] = p08 * 0.8 / _GRID_MEV[~low]
+            photo += w * photo_el
+            inc_el = np.asarray(xraydb.mu_elam(element, np.minimum(e_ev, 0.8e6), kind="incoh"))
+            incoh += w * inc_el
+            z, a = _ATOMIC[element]
+            electrons_per_g += w * z / a * AVOGADRO_PER_MOL
+        incoh = np.where(_GRID_MEV > KN_ABOVE_MEV, electrons_per_g * kn_per_electron, incoh)
+        mu_photo[m] = density * photo
+        mu_incoh[m] = density * incoh
+    return np.log(_GRID_MEV), mu_photo, mu_incoh
 
 
 @numba.njit(cache=True)
@@ -364,18 +379,30 @@ def compute_saf_table(
     sources: Sequence[str] = PHANTOM_SAF_SOURCES,
     n_photons: int = 1_000_000,
     seed: int = 20260529,
+    processes: int = 1,
 ) -> tuple[SAFTable, NDArray[np.float64]]:
     """SAF table (target, source, energy) [1/kg] and its relative standard errors. Run
-    (source index i, energy index j) uses the seed ``seed + 1000 i + j``."""
+    (source index i, energy index j) uses the seed ``seed + 1000 i + j`` (the same table for
+    any number of worker ``processes``)."""
     grid = np.asarray(energies_MeV, dtype=float)
     targets = (*ph.REGIONS[1:], "whole_body")
     saf = np.zeros((len(targets), len(sources), grid.size))
     rel = np.zeros_like(saf)
-    for i, s in enumerate(sources):
-        for j, e in enumerate(grid):
-            res = simulate_photons(s, float(e), n_photons, seed + 1000 * i + j)
-            saf[:, i, j] = res.saf_per_kg
-            rel[:, i, j] = res.rel_std_error
+    jobs = [(i, j, s, float(e)) for i, s in enumerate(sources) for j, e in enumerate(grid)]
+    if processes > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=processes) as pool:
+            futures = {
+                (i, j): pool.submit(simulate_photons, s, e, n_photons, seed + 1000 * i + j)
+                for i, j, s, e in jobs
+            }
+            results = {key: f.result() for key, f in futures.items()}
+    else:
+        results = {(i, j): simulate_photons(s, e, n_photons, seed + 1000 * i + j) for i, j, s, e in jobs}
+    for (i, j), res in results.items():
+        saf[:, i, j] = res.saf_per_kg
+        rel[:, i, j] = res.rel_std_error
     table = SAFTable(
         kind="photon",
         energy_MeV=grid,
@@ -466,7 +493,8 @@ def phantom_photon_saf(path: str | Path | None = None) -> SAFTable:
     return _read_saf_csv(p.read_text(encoding="utf-8"), p.name)[0]
 
 
-#: nanobridge source organ -> phantom source region.
+#: nanobridge source organ -> phantom source region (REST_OF_BODY: uniform in the body minus the
+#: regions of the other sources, the MIRD remainder of body).
 PHANTOM_SOURCE_MAP: dict[str, str] = {
     "lung": "lungs",
     "liver": "liver",
@@ -474,14 +502,26 @@ PHANTOM_SOURCE_MAP: dict[str, str] = {
     "spleen": "spleen",
     "heart": "heart",
     "brain": "brain",
-    "urinary_bladder_contents": "urinary_bladder_contents",  # e.g. from a voiding-bladder model
-    REMAINDER: "remainder",
-    # ASSUMED: activity in the rest of the body and in muscle is uniform in the soft tissue
-    # outside the modelled organs (the phantom has no separate muscle region)
-    "rest_of_body": "remainder",
-    "muscle": "remainder",
+    "stomach": "stomach",
+    "small_intestine": "small_intestine",
+    "upper_large_intestine": "upper_large_intestine",
+    "lower_large_intestine": "lower_large_intestine",
+    "pancreas": "pancreas",
+    "adrenals": "adrenals",
+    "thyroid": "thyroid",
+    "thymus": "thymus",
+    "testes": "testes",
+    "skeleton": "skeleton",
+    "urinary_bladder_contents": "urinary_bladder_contents",  # from the voiding-bladder model
+    REMAINDER: REST_OF_BODY,
+    # ASSUMED: activity in the PBPK's rest of body, muscle and blood is spread uniformly over the
+    # body minus the organs listed as sources (the phantom has no separate muscle or blood region)
+    "rest_of_body": REST_OF_BODY,
+    "muscle": REST_OF_BODY,
+    "blood": REST_OF_BODY,
 }
-#: ICRP 103 tissue -> phantom target regions.
+#: ICRP 103 tissue (or remainder tissue) -> phantom target regions. Proxies for tissues the
+#: phantom lacks are listed in PHANTOM_TISSUE_PROXIES and reported as assumptions.
 PHANTOM_TISSUE_MAP: dict[str, tuple[str, ...]] = {
     "lung": ("lungs",),
     "liver": ("liver",),
@@ -490,13 +530,47 @@ PHANTOM_TISSUE_MAP: dict[str, tuple[str, ...]] = {
     "heart": ("heart",),
     "brain": ("brain",),
     "bladder": ("urinary_bladder_wall",),
+    "stomach": ("stomach",),
+    "colon": ("upper_large_intestine", "lower_large_intestine"),
+    "small_intestine": ("small_intestine",),
+    "pancreas": ("pancreas",),
+    "adrenals": ("adrenals",),
+    "thyroid": ("thyroid",),
+    "thymus": ("thymus",),
+    "gonads": ("testes",),
+    "red_marrow": ("skeleton",),
+    "bone_surface": ("skeleton",),
+    "oesophagus": ("thymus",),
+    "breast": ("remainder",),
+    "skin": ("remainder",),
+    "salivary_glands": ("remainder",),
+    "muscle": ("remainder",),
+    "extrathoracic_region": ("remainder",),
+    "lymphatic_nodes": ("remainder",),
+    "oral_mucosa": ("remainder",),
+    "gallbladder": ("liver",),
+    "prostate": ("urinary_bladder_wall",),
+}
+#: Tissues dosed through a proxy region (ASSUMED, each a sentence of the dose report).
+PHANTOM_TISSUE_PROXIES: dict[str, str] = {
+    "red_marrow": "red marrow and bone surfaces take the mean dose of the homogeneous skeleton region (no "
+    "marrow/trabecular-bone model: overestimates the marrow photon dose below ~200 keV, and bone-seeking "
+    "electron emitters would need the ICRP 30 skeletal absorbed fractions, not included)",
+    "oesophagus": "oesophagus takes the thymus dose (the mediastinal proxy used for MIRD-type phantoms)",
+    "breast": "breast, skin, salivary glands, extrathoracic region, oral mucosa, lymph nodes and muscle take "
+    "the dose of the soft tissue outside the modelled organs (male phantom: no breasts, no skin layer)",
+    "gallbladder": "gall bladder takes the liver dose and prostate the urinary bladder wall dose "
+    "(neighbours)",
 }
 
 
 def _local_electron_table(photon: SAFTable) -> SAFTable:
     """Electrons (and alphas) absorbed in the source region: SAF(T←S) = δ(T,S) / m_S, with the
     phantom's masses; the target 'whole_body' receives 1/m_body from every source, and a
-    'whole_body' source gives 1/m_body to every target (uniform in the body)."""
+    'whole_body' source gives 1/m_body to every target (uniform in the body). The urinary
+    bladder wall receives half the equilibrium dose of its contents, SAF(wall ← contents) =
+    0.5 / m_contents (ICRP 30 walled-organ convention, also applied to alpha particles: ASSUMED)."""
+    cite("ICRP30")
     masses = ph.organ_masses_kg()
     m_body = masses["whole_body"]
     saf = np.zeros((len(photon.targets), len(photon.sources), 2))
@@ -508,13 +582,15 @@ def _local_electron_table(photon: SAFTable) -> SAFTable:
             saf[photon.targets.index(src), si, :] = 1.0 / masses[src]
         if "whole_body" in photon.targets:
             saf[photon.targets.index("whole_body"), si, :] = 1.0 / m_body
+        if src == "urinary_bladder_contents" and "urinary_bladder_wall" in photon.targets:
+            saf[photon.targets.index("urinary_bladder_wall"), si, :] = 0.5 / masses[src]
     return SAFTable(
         kind="electron",
         energy_MeV=np.array([1e-3, 10.0]),
         targets=photon.targets,
         sources=photon.sources,
         saf_per_kg=saf,
-        provenance="local absorption in the source region, phantom masses",
+        provenance="local absorption in the source region, phantom masses; bladder wall 0.5/m_contents",
         citation_key="Geant4HumanPhantom",
     )
 
@@ -524,20 +600,29 @@ def phantom_photon_dose_factors(
 ) -> SpecificAbsorbedFractions:
     """Dose-factor model from the phantom photon SAFs; with ``local_electrons`` (default) the
     electrons and alpha particles are absorbed in their source region (SAF = 1/m_S with the
-    phantom's masses), otherwise they are reported as not included."""
+    phantom's masses; bladder wall from contents by the ICRP 30 convention), otherwise they are
+    reported as not included. Activity of the PBPK's blood, muscle and rest of body (and the
+    TIAC remainder) is spread over the body minus the organs listed as sources."""
     table = phantom_photon_saf(path)
     tables = {"photon": table}
     if local_electrons:
         electron = _local_electron_table(table)
         tables["electron"] = electron
         tables["alpha"] = electron.model_copy(update={"kind": "alpha"})
+    masses = ph.organ_masses_kg()
     return SpecificAbsorbedFractions(
         tables=tables,
         source_map=dict(PHANTOM_SOURCE_MAP),
         tissue_map=dict(PHANTOM_TISSUE_MAP),
+        region_mass_kg={k: float(v) for k, v in masses.items()},
+        not_body_tissue=("urinary_bladder_contents",),
         provenance=table.provenance
-        + " (skeleton, GI tract and most remainder organs not modelled; heart wall and contents merged;"
-        " source 'remainder' = soft tissue outside the modelled organs, also used for rest_of_body and muscle"
+        + " (heart wall and contents merged; GI organs wall and contents together; skeleton homogeneous"
         + ("; electrons and alphas absorbed locally)" if local_electrons else ")"),
-        citation_keys=(*ph.PHANTOM_CITATION_KEYS, "Elam2002"),
+        citation_keys=(*ph.PHANTOM_CITATION_KEYS, "Elam2002", "CristyEckerman1987"),
+        extra_assumptions=(
+            "Rest of body (remainder, PBPK blood, muscle, rest of body): uniform in the phantom body minus "
+            "the source organs (MIRD remainder-of-body formula); tumour activity has no phantom region.",
+            *(f"ASSUMED proxy: {text}." for text in PHANTOM_TISSUE_PROXIES.values()),
+        ),
     )

@@ -20,6 +20,7 @@ and the bladder contents follow from ``U`` (decay-corrected cumulative urine).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
 
@@ -37,9 +38,11 @@ from nanobridge.science.dosimetry.tiac import (
 )
 
 __all__ = [
+    "PublishedComparisonRow",
     "PublishedDosimetry",
     "ReferenceModel",
     "UrinaryExcretion",
+    "compare_with_published",
     "load_reference_models",
     "reference_tiac",
 ]
@@ -141,3 +144,56 @@ def reference_tiac(key: str, voiding_interval_h: float | None = ICRP_ADULT_VOIDI
         ),
         citation_keys=cite(*model.citations),
     )
+
+
+class PublishedComparisonRow(BaseModel):
+    """One tissue: nanobridge's dose next to the published one."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tissue: str
+    targets: tuple[str, ...]
+    nanobridge: float
+    published: float
+    ratio: float
+    unit: str
+
+
+def compare_with_published(
+    key: str,
+    absorbed_dose_mGy_per_MBq: Mapping[str, float],
+    effective_dose_mSv_per_MBq: float | None,
+    tissue_targets: Mapping[str, Sequence[str]],
+) -> list[PublishedComparisonRow]:
+    """Rows (tissue, nanobridge, published, ratio) for every tissue with a published dose that
+    ``tissue_targets`` can dose (mean over its targets), then the effective dose."""
+    model = load_reference_models()[key]
+    rows: list[PublishedComparisonRow] = []
+    for tissue, published in model.published.absorbed_dose_mGy_per_MBq.items():
+        targets = tuple(t for t in tissue_targets.get(tissue, ()) if t in absorbed_dose_mGy_per_MBq)
+        if not targets:
+            continue
+        ours = float(np.mean([absorbed_dose_mGy_per_MBq[t] for t in targets]))
+        rows.append(
+            PublishedComparisonRow(
+                tissue=tissue,
+                targets=targets,
+                nanobridge=ours,
+                published=published,
+                ratio=ours / published,
+                unit="mGy/MBq",
+            )
+        )
+    if effective_dose_mSv_per_MBq is not None:
+        published = model.published.effective_dose_mSv_per_MBq
+        rows.append(
+            PublishedComparisonRow(
+                tissue="effective dose",
+                targets=(),
+                nanobridge=effective_dose_mSv_per_MBq,
+                published=published,
+                ratio=effective_dose_mSv_per_MBq / published,
+                unit="mSv/MBq",
+            )
+        )
+    return rows
