@@ -519,6 +519,9 @@ PHANTOM_SOURCE_MAP: dict[str, str] = {
     "rest_of_body": REST_OF_BODY,
     "muscle": REST_OF_BODY,
     "blood": REST_OF_BODY,
+    # ASSUMED: the tumour's site is not in the phantom; its photons are spread like the rest of
+    # body (its TIAC is usually a small fraction), its self-dose is not a phantom target
+    "tumor": REST_OF_BODY,
 }
 #: ICRP 103 tissue (or remainder tissue) -> phantom target regions. Proxies for tissues the
 #: phantom lacks are listed in PHANTOM_TISSUE_PROXIES and reported as assumptions.
@@ -616,11 +619,13 @@ def phantom_photon_dose_factors(
         tissue_map=dict(PHANTOM_TISSUE_MAP),
         region_mass_kg={k: float(v) for k, v in masses.items()},
         not_body_tissue=("urinary_bladder_contents",),
-        provenance=table.provenance
-        + " (heart wall and contents merged; GI organs wall and contents together; skeleton homogeneous"
-        + ("; electrons and alphas absorbed locally)" if local_electrons else ")"),
+        provenance="nanobridge stylized adult male phantom, photon Monte Carlo SAFs"
+        + (" + local electrons/alphas" if local_electrons else " (photons only)"),
         citation_keys=(*ph.PHANTOM_CITATION_KEYS, "Elam2002", "CristyEckerman1987"),
         extra_assumptions=(
+            f"Photon SAFs: {table.provenance}.",
+            "Phantom: heart wall and contents merged; GI organs wall and contents together; skeleton one "
+            "homogeneous region; tumour not a target (its activity is spread like the rest of body).",
             "Rest of body (remainder, PBPK blood, muscle, rest of body): uniform in the phantom body minus "
             "the source organs (MIRD remainder-of-body formula); tumour activity has no phantom region.",
             *(f"ASSUMED proxy: {text}." for text in PHANTOM_TISSUE_PROXIES.values()),
