@@ -56,7 +56,7 @@ def test_cli_image_writes_table_csv_and_plot(tmp_path: Path) -> None:
     df = pd.read_csv(out)
     assert {"time_h", "contrast", "cnr"} <= set(df.columns)
     html = plot.read_text(encoding="utf-8")
-    assert "plotly" in html and "<script src=\"http" not in html
+    assert "plotly" in html and '<script src="http' not in html
 
 
 def test_cli_image_rejects_options_of_another_modality() -> None:
@@ -66,15 +66,40 @@ def test_cli_image_rejects_options_of_another_modality() -> None:
     assert "kvp" in result.output and "mri" in result.output
 
 
-def test_cli_dose_prints_partial_doses_and_limits(tmp_path: Path) -> None:
+def test_cli_dose_prints_phantom_doses_and_limits(tmp_path: Path) -> None:
     agent = example_path("agents", "cdot_pet_optical")
     out = tmp_path / "dose.csv"
     result = runner.invoke(app, ["dose", str(agent), "--species", "human", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "PARTIAL" in result.output and "effective dose" in result.output
+    assert "phantom" in result.output and "effective dose" in result.output
+    assert "PARTIAL" not in result.output
     df = pd.read_csv(out)
-    assert {"organ", "tiac_h", "absorbed_dose_mGy_per_MBq", "absorbed_dose_mGy"} <= set(df.columns)
-    assert (df["absorbed_dose_mGy_per_MBq"] > 0).all()
+    assert list(df.columns) == ["quantity", "name", "value", "unit"]
+    doses = df[df["quantity"] == "absorbed_dose"].set_index("name")["value"]
+    assert (doses > 0).all() and "urinary_bladder_wall" in doses.index
+    tiacs = df[df["quantity"] == "tiac"].set_index("name")["value"]
+    assert tiacs["urinary_bladder_contents"] > 0
+    assert (df["quantity"] == "effective_dose").sum() == 1
+    # more frequent voiding lowers the bladder wall dose
+    out2 = tmp_path / "dose2.csv"
+    result = runner.invoke(
+        app, ["dose", str(agent), "--species", "human", "--voiding-interval-h", "1", "--out", str(out2)]
+    )
+    assert result.exit_code == 0, result.output
+    d2 = pd.read_csv(out2)
+    wall2 = d2[(d2["quantity"] == "absorbed_dose") & (d2["name"] == "urinary_bladder_wall")]["value"].iloc[0]
+    assert wall2 < doses["urinary_bladder_wall"]
+
+
+def test_cli_dose_local_model_is_partial_and_bad_options_fail() -> None:
+    agent = example_path("agents", "cdot_pet_optical")
+    result = runner.invoke(app, ["dose", str(agent), "--species", "human", "--dose-factors", "local"])
+    assert result.exit_code == 0, result.output
+    assert "PARTIAL" in result.output
+    bad = runner.invoke(app, ["dose", str(agent), "--dose-factors", "magic"])
+    assert bad.exit_code == 2 and "--dose-factors" in bad.output
+    bad = runner.invoke(app, ["dose", str(agent), "--voiding-interval-h", "-1"])
+    assert bad.exit_code == 2 and "voiding" in bad.output
 
 
 def test_cli_dose_without_radionuclide_is_a_clear_error() -> None:

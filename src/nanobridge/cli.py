@@ -69,6 +69,40 @@ SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
+# Options shared by the simulate, sbml, image and dose commands (one declaration each).
+AgentFileArg = Annotated[Path, typer.Argument(help="Agent spec (.yaml, .yml or .json).", show_default=False)]
+SpeciesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--species",
+        "-s",
+        help="mouse, rat or human; without --scenario the bundled scenario of the species "
+        "(mouse_tumor, human_tumor; rat derived from the mouse one). \\[default: mouse]",
+        show_default=False,
+    ),
+]
+ScenarioOpt = Annotated[Path | None, typer.Option("--scenario", help="Scenario file (.yaml, .yml or .json).")]
+DurationOpt = Annotated[
+    float | None, typer.Option("--duration-h", help="Override the simulated time \\[h] (2160 h = 90 days).")
+]
+BodyWeightOpt = Annotated[
+    float | None, typer.Option("--body-weight-kg", help="Override the scenario's body weight \\[kg].")
+]
+ParameterSetOpt = Annotated[
+    str | None, typer.Option("--parameter-set", help="PBPK parameter set (see `nanobridge params`).")
+]
+TumorParamsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--tumor-params",
+        help="Tumour parameters (YAML/JSON mapping, or a Nano-Tumor-Database-style CSV table).",
+    ),
+]
+DatasetIdOpt = Annotated[
+    str | None, typer.Option("--dataset-id", help="Row of the --tumor-params CSV table (its ID).")
+]
+
+
 def _out() -> Console:
     return Console(highlight=False)
 
@@ -224,7 +258,7 @@ def demo(
     ] = Path("nanobridge-report"),
     duration_h: Annotated[
         float,
-        typer.Option("--duration-h", help="Simulated time [h]; 2160 h = 90 days (retention at 30/90 d)."),
+        typer.Option("--duration-h", help="Simulated time \\[h]; 2160 h = 90 days (retention at 30/90 d)."),
     ] = 2160.0,
 ) -> None:
     """Run the example agents in a tumour-bearing mouse and a patient and write the HTML report."""
@@ -250,41 +284,14 @@ def demo(
 
 @app.command()
 def simulate(
-    agent_file: Annotated[
-        Path, typer.Argument(help="Agent spec (.yaml, .yml or .json).", show_default=False)
-    ],
-    species: Annotated[
-        str | None,
-        typer.Option(
-            "--species",
-            "-s",
-            help="mouse, rat or human; without --scenario the bundled scenario of the species "
-            "(mouse_tumor, human_tumor; rat derived from the mouse one). [default: mouse]",
-            show_default=False,
-        ),
-    ] = None,
-    scenario_file: Annotated[
-        Path | None, typer.Option("--scenario", help="Scenario file (.yaml, .yml or .json).")
-    ] = None,
-    body_weight_kg: Annotated[
-        float | None, typer.Option("--body-weight-kg", help="Override the scenario's body weight [kg].")
-    ] = None,
-    duration_h: Annotated[
-        float | None, typer.Option("--duration-h", help="Override the simulated time [h] (2160 h = 90 days).")
-    ] = None,
-    parameter_set: Annotated[
-        str | None, typer.Option("--parameter-set", help="PBPK parameter set (see `nanobridge params`).")
-    ] = None,
-    tumor_params: Annotated[
-        Path | None,
-        typer.Option(
-            "--tumor-params",
-            help="Tumour parameters (YAML/JSON mapping, or a Nano-Tumor-Database-style CSV table).",
-        ),
-    ] = None,
-    dataset_id: Annotated[
-        str | None, typer.Option("--dataset-id", help="Row of the --tumor-params CSV table (its ID).")
-    ] = None,
+    agent_file: AgentFileArg,
+    species: SpeciesOpt = None,
+    scenario_file: ScenarioOpt = None,
+    body_weight_kg: BodyWeightOpt = None,
+    duration_h: DurationOpt = None,
+    parameter_set: ParameterSetOpt = None,
+    tumor_params: TumorParamsOpt = None,
+    dataset_id: DatasetIdOpt = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Write the biodistribution: .csv (tidy) or .nc (NetCDF)."),
@@ -410,25 +417,14 @@ def params(
 
 @app.command()
 def sbml(
-    agent_file: Annotated[
-        Path, typer.Argument(help="Agent spec (.yaml, .yml or .json).", show_default=False)
-    ],
+    agent_file: AgentFileArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="SBML file to write (.xml).", show_default=False)],
-    species: Annotated[
-        str | None,
-        typer.Option("--species", "-s", help="mouse, rat or human. [default: mouse]", show_default=False),
-    ] = None,
-    scenario_file: Annotated[Path | None, typer.Option("--scenario", help="Scenario file.")] = None,
-    body_weight_kg: Annotated[
-        float | None, typer.Option("--body-weight-kg", help="Body weight [kg].")
-    ] = None,
-    parameter_set: Annotated[str | None, typer.Option("--parameter-set", help="PBPK parameter set.")] = None,
-    tumor_params: Annotated[
-        Path | None, typer.Option("--tumor-params", help="Tumour parameters file.")
-    ] = None,
-    dataset_id: Annotated[
-        str | None, typer.Option("--dataset-id", help="Row of the --tumor-params CSV.")
-    ] = None,
+    species: SpeciesOpt = None,
+    scenario_file: ScenarioOpt = None,
+    body_weight_kg: BodyWeightOpt = None,
+    parameter_set: ParameterSetOpt = None,
+    tumor_params: TumorParamsOpt = None,
+    dataset_id: DatasetIdOpt = None,
 ) -> None:
     """Export the agent's PBPK model (parameters adapted to agent and scenario) as SBML."""
     _check_suffix(out, SBML_SUFFIXES, "--out", "SBML")
@@ -464,26 +460,18 @@ def sbml(
 
 @app.command()
 def image(
-    agent_file: Annotated[
-        Path, typer.Argument(help="Agent spec (.yaml, .yml or .json).", show_default=False)
-    ],
+    agent_file: AgentFileArg,
     modality: Annotated[
         str, typer.Option("--modality", "-m", help="pet, spect, nirf, mri or ct.", show_default=False)
     ],
-    species: Annotated[
-        str | None, typer.Option("--species", "-s", help="mouse, rat or human [default: mouse].")
-    ] = None,
-    scenario_file: Annotated[
-        Path | None, typer.Option("--scenario", help="Scenario file (.yaml, .yml or .json).")
-    ] = None,
-    duration_h: Annotated[
-        float | None, typer.Option("--duration-h", help="Override the simulated time [h].")
-    ] = None,
+    species: SpeciesOpt = None,
+    scenario_file: ScenarioOpt = None,
+    duration_h: DurationOpt = None,
     scanner: Annotated[
         str | None, typer.Option("--scanner", help="PET/SPECT scanner of the catalog.")
     ] = None,
     scan_min: Annotated[
-        float | None, typer.Option("--scan-min", help="PET/SPECT scan duration [min].")
+        float | None, typer.Option("--scan-min", help="PET/SPECT scan duration \\[min].")
     ] = None,
     activity_mbq: Annotated[
         float | None, typer.Option("--activity-mbq", help="PET/SPECT injected activity [MBq].")
@@ -492,12 +480,12 @@ def image(
     sequence: Annotated[
         str | None, typer.Option("--sequence", help="MRI: spin_echo or spoiled_gradient_echo.")
     ] = None,
-    tr_ms: Annotated[float | None, typer.Option("--tr-ms", help="MRI repetition time [ms].")] = None,
-    te_ms: Annotated[float | None, typer.Option("--te-ms", help="MRI echo time [ms].")] = None,
-    flip_deg: Annotated[float | None, typer.Option("--flip-deg", help="MRI flip angle [deg].")] = None,
-    kvp: Annotated[float | None, typer.Option("--kvp", help="CT tube voltage [kVp].")] = None,
+    tr_ms: Annotated[float | None, typer.Option("--tr-ms", help="MRI repetition time \\[ms].")] = None,
+    te_ms: Annotated[float | None, typer.Option("--te-ms", help="MRI echo time \\[ms].")] = None,
+    flip_deg: Annotated[float | None, typer.Option("--flip-deg", help="MRI flip angle \\[deg].")] = None,
+    kvp: Annotated[float | None, typer.Option("--kvp", help="CT tube voltage \\[kVp].")] = None,
     depth_mm: Annotated[
-        float | None, typer.Option("--depth-mm", help="NIRF: depth of the lesion's top [mm].")
+        float | None, typer.Option("--depth-mm", help="NIRF: depth of the lesion's top \\[mm].")
     ] = None,
     tissue: Annotated[
         str | None, typer.Option("--tissue", help="NIRF: tissue type (soft_tissue, skin, muscle, brain).")
@@ -582,18 +570,10 @@ def image(
 
 @app.command()
 def dose(
-    agent_file: Annotated[
-        Path, typer.Argument(help="Agent spec (.yaml, .yml or .json).", show_default=False)
-    ],
-    species: Annotated[
-        str | None, typer.Option("--species", "-s", help="mouse, rat or human [default: mouse].")
-    ] = None,
-    scenario_file: Annotated[
-        Path | None, typer.Option("--scenario", help="Scenario file (.yaml, .yml or .json).")
-    ] = None,
-    duration_h: Annotated[
-        float | None, typer.Option("--duration-h", help="Override the simulated time [h].")
-    ] = None,
+    agent_file: AgentFileArg,
+    species: SpeciesOpt = None,
+    scenario_file: ScenarioOpt = None,
+    duration_h: DurationOpt = None,
     activity_mbq: Annotated[
         float | None, typer.Option("--activity-mbq", help="Planned injected activity [MBq].")
     ] = None,
@@ -613,7 +593,9 @@ def dose(
     ] = "auto",
     voiding_interval_h: Annotated[
         float,
-        typer.Option("--voiding-interval-h", help="Urinary bladder voiding interval [h] (ICRP adult: 3.5)."),
+        typer.Option(
+            "--voiding-interval-h", help="Urinary bladder voiding interval \\[h] (ICRP adult: 3.5)."
+        ),
     ] = 3.5,
     no_bladder: Annotated[
         bool, typer.Option("--no-bladder", help="Leave the urinary bladder contents out (no voiding model).")
@@ -690,14 +672,16 @@ def dose(
         table.add_column(escape("absorbed dose [mGy/MBq]"), justify="right")
         if at_activity is not None:
             table.add_column(escape(f"at {_fmt(report.activity_MBq or 0.0)} MBq [mGy]"), justify="right")
-        rows = []
+        rows: list[tuple[str, str, float, str]] = [
+            ("tiac", src, float(tiac.sel(source=src)), "h") for src in [str(x) for x in tiac["source"].values]
+        ]
         for organ in [str(t) for t in per_mbq["target"].values]:
-            t_val = float(tiac.sel(source=organ)) if organ in tiac["source"].values else float("nan")
             row = [organ, _fmt(float(per_mbq.sel(target=organ)))]
+            rows.append(("absorbed_dose", organ, float(per_mbq.sel(target=organ)), "mGy/MBq"))
             if at_activity is not None:
                 row.append(_fmt(float(at_activity.sel(target=organ))))
+                rows.append(("absorbed_dose_at_activity", organ, float(at_activity.sel(target=organ)), "mGy"))
             table.add_row(*row)
-            rows.append([organ, t_val, *row[1:]])
         console.print(table)
         if report.effective_dose_mSv_per_MBq is not None:
             e = float(report.effective_dose_mSv_per_MBq.isel(subject=subject))
@@ -720,10 +704,14 @@ def dose(
             import pandas as pd
 
             out.parent.mkdir(parents=True, exist_ok=True)
-            header = ["organ", "tiac_h", "absorbed_dose_mGy_per_MBq"]
-            if at_activity is not None:
-                header.append("absorbed_dose_mGy")
-            pd.DataFrame(rows, columns=header).to_csv(out, index=False)
+            if report.effective_dose_mSv_per_MBq is not None:
+                e_val = float(report.effective_dose_mSv_per_MBq.isel(subject=subject))
+                rows.append(("effective_dose", "ICRP 103", e_val, "mSv/MBq"))
+                if report.activity_MBq is not None:
+                    rows.append(
+                        ("effective_dose_at_activity", "ICRP 103", e_val * report.activity_MBq, "mSv")
+                    )
+            pd.DataFrame(rows, columns=["quantity", "name", "value", "unit"]).to_csv(out, index=False)
             console.print(f"[bold]Doses:[/] {escape(str(out))}", soft_wrap=True)
 
 
