@@ -69,7 +69,7 @@ def test_report_has_plots_for_every_run(demo: DemoResult, demo_html: str) -> Non
     n_runs = sum(len(a.runs) for a in demo.assessments)
     n_imaging = sum(len(r.imaging) for a in demo.assessments for r in a.runs)
     assert n_imaging >= 4  # the C dot (PET, NIRF) and the iron oxide (MRI) in mouse and human
-    n_figures = 4 * n_runs + n_imaging
+    n_figures = 4 * n_runs + n_imaging + (len(demo.qc.figures) if demo.qc is not None else 0)
     assert demo_html.count('class="plotly-graph-div"') == n_figures
     for kind in ("amount", "conc", "tumor", "clearance", "img-pet"):
         assert f'id="fig-1-1-{kind}"' in demo_html
@@ -245,6 +245,12 @@ def test_tumor_params_from_the_nano_tumor_database_change_delivery() -> None:
 def test_report_has_imaging_and_dosimetry_sections(demo: DemoResult, demo_html: str) -> None:
     assert "Imaging performance" in demo_html
     assert "Internal dosimetry (MIRD)" in demo_html
-    assert "partial dose, a lower bound" in demo_html  # the built-in dose factors leave photons out
     runs_with_dose = [r for a in demo.assessments for r in a.runs if r.dose is not None]
-    assert runs_with_dose and all(r.dose.partial for r in runs_with_dose if r.dose is not None)
+    assert runs_with_dose
+    for run in runs_with_dose:
+        assert run.dose is not None
+        # human: the bundled phantom (photons + electrons, complete); animals: local electrons only
+        assert run.dose.partial == (run.scenario.species != "human")
+        if run.scenario.species == "human":
+            assert "phantom" in run.dose.dose_factor_model
+    assert "partial dose, a lower bound" in demo_html  # the mouse run's local-absorption doses

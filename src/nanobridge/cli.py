@@ -41,7 +41,7 @@ __all__ = ["app"]
 app = typer.Typer(
     name="nanobridge",
     help="Bench-to-clinic evidence for nanoparticle cancer imaging agents: PBPK biodistribution, "
-    "tumour delivery, clearance and a self-contained HTML report.",
+    "imaging performance, dosimetry, safety, manufacturing QC and a self-contained HTML report.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -723,6 +723,17 @@ def version() -> None:
     console = _out()
     console.print(f"nanobridge {nanobridge.__version__}")
     console.print(f"model: {MODEL_VERSION}", soft_wrap=True)
+
+
+def _register_subcommands() -> None:
+    """Commands defined in their own modules (each has ``register(app)``); imported here, after the
+    shared helpers above exist, since those modules import them lazily from this one."""
+    from nanobridge.cli_safety import register as register_safety
+
+    register_safety(app)
+
+
+_register_subcommands()
 
 
 def main() -> None:  # pragma: no cover - console entry point

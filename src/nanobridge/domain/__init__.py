@@ -1,5 +1,6 @@
 """Domain layer: what an agent is (:class:`AgentSpec`), who receives it (:class:`Scenario`), the
-packaged catalogs they are checked against, and the single error type :class:`SpecError`.
+packaged catalogs they are checked against, the manufactured lots and their release
+specification (:class:`Batch`, :class:`Specification`), and the single error type :class:`SpecError`.
 
     >>> from nanobridge.domain import load_example_agent
     >>> load_example_agent("cdot_pet_optical").modalities
@@ -20,6 +21,16 @@ from nanobridge.domain.agent import (
     MRILabel,
     RadionuclideLabel,
     Shape,
+)
+from nanobridge.domain.batch import (
+    AttributeSpec,
+    Batch,
+    Measurement,
+    Specification,
+    UnitMismatchError,
+    find_batch,
+    load_batches,
+    load_specification,
 )
 from nanobridge.domain.catalogs import (
     Catalog,
@@ -69,6 +80,8 @@ __all__ = [
     "SUPPORTED_ROUTES",
     "TUMOR_DENSITY_G_PER_CM3",
     "AgentSpec",
+    "AttributeSpec",
+    "Batch",
     "CTLabel",
     "Catalog",
     "CatalogEntry",
@@ -82,6 +95,7 @@ __all__ = [
     "Labels",
     "MRILabel",
     "Material",
+    "Measurement",
     "Modality",
     "Problem",
     "Radionuclide",
@@ -91,18 +105,23 @@ __all__ = [
     "Shape",
     "SpecError",
     "Species",
+    "Specification",
     "TumorSpec",
+    "UnitMismatchError",
     "contrast_element",
     "contrast_elements",
     "example_agent_names",
     "example_path",
     "example_scenario_names",
+    "find_batch",
     "fluorophore",
     "fluorophores",
     "load_agent",
+    "load_batches",
     "load_example_agent",
     "load_example_scenario",
     "load_scenario",
+    "load_specification",
     "material",
     "materials",
     "normalize_nuclide",

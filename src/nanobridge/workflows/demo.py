@@ -5,7 +5,10 @@
 output in the mouse and human example scenarios, and writes
 
 - ``out_dir/index.html``: the self-contained report (:mod:`nanobridge.workflows.report`);
-- ``out_dir/data/<agent>_<species>.csv``: each run's biodistribution as a tidy table.
+- ``out_dir/data/<agent>_<species>.csv``: each run's biodistribution as a tidy table;
+- with ``qc`` (default), the report's "Manufacturing QC" section on the bundled QC examples
+  (:func:`nanobridge.workflows.qc.qc_example_summary`, about two seconds) and its tables in
+  ``out_dir/data/qc_*.csv``.
 """
 
 from __future__ import annotations
@@ -23,9 +26,18 @@ from nanobridge.domain import (
     load_example_scenario,
 )
 from nanobridge.workflows.assessment import Assessment, assess
+from nanobridge.workflows.qc import QCExampleSummary, dls_rows, qc_example_summary
 from nanobridge.workflows.report import write_report
 
-__all__ = ["DEMO_AGENTS", "DEMO_DURATION_H", "DEMO_SCENARIOS", "DemoResult", "demo_inputs", "run_demo"]
+__all__ = [
+    "DEMO_AGENTS",
+    "DEMO_DURATION_H",
+    "DEMO_SCENARIOS",
+    "DemoResult",
+    "demo_inputs",
+    "run_demo",
+    "run_demo_full",
+]
 
 #: Example agents of the demo, in report order (those not packaged are skipped).
 DEMO_AGENTS: tuple[str, ...] = ("cdot_pet_optical", "gold_peg_100nm", "iron_oxide_mri")
@@ -47,6 +59,8 @@ class DemoResult:
     report: Path
     data_files: tuple[Path, ...]
     assessments: tuple[Assessment, ...]
+    qc: QCExampleSummary | None = None
+    qc_files: tuple[Path, ...] = ()
 
 
 def demo_inputs(
@@ -76,14 +90,16 @@ def run_demo_full(
     *,
     duration_h: float = DEMO_DURATION_H,
     progress: DemoProgress | None = None,
+    qc: bool = True,
 ) -> DemoResult:
-    """Run the demo and return the report path, the data files and the assessments."""
+    """Run the demo and return the report path, the data files and the assessments (and, with
+    ``qc``, the QC example summary and its data files)."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"cannot write the demo to '{out}': it exists and is not a folder")
     agents, scenarios = demo_inputs(duration_h)
     n_runs = len(agents) * len(scenarios)
-    total = n_runs + 2  # + data files + report
+    total = n_runs + 2 + int(qc)  # + QC examples + data files + report
     done = 0
     assessments: list[Assessment] = []
     for agent in agents:
@@ -94,6 +110,13 @@ def run_demo_full(
 
         assessments.append(assess(agent, scenarios, progress=step))
         done += len(scenarios)
+
+    summary: QCExampleSummary | None = None
+    if qc:
+        if progress is not None:
+            progress("manufacturing QC examples", done, total)
+        summary = qc_example_summary()
+        done += 1
 
     if progress is not None:
         progress("writing data files", done, total)
@@ -107,6 +130,7 @@ def run_demo_full(
             run.biodistribution.write(path)
             files.append(path)
             links[run.biodistribution.subjects[0]] = path.relative_to(out).as_posix()
+    qc_files = _write_qc_tables(summary, data_dir) if summary is not None else []
     done += 1
 
     if progress is not None:
@@ -116,10 +140,54 @@ def run_demo_full(
         out / "index.html",
         title="nanobridge demo: example imaging agents in a tumour-bearing mouse and a patient",
         run_files=links,
+        qc=summary,
+        qc_files={path.stem: path.relative_to(out).as_posix() for path in qc_files},
     )
     if progress is not None:
         progress("done", total, total)
-    return DemoResult(report=report, data_files=tuple(files), assessments=tuple(assessments))
+    return DemoResult(
+        report=report,
+        data_files=tuple(files),
+        assessments=tuple(assessments),
+        qc=summary,
+        qc_files=tuple(qc_files),
+    )
+
+
+def _write_qc_tables(summary: QCExampleSummary, data_dir: Path) -> list[Path]:
+    """The QC example's tables as CSV: DLS results per angle, TEM particles, release decisions
+    (one row per lot and attribute) and the comparability table."""
+    import pandas as pd
+
+    tables = {
+        "qc_dls": pd.DataFrame(dls_rows(summary.dls)),
+        "qc_tem_particles": summary.tem.result.to_dataframe(),
+        "qc_release": pd.DataFrame(
+            [
+                {
+                    "batch_id": d.batch_id,
+                    "scale": d.scale,
+                    "decision": d.decision,
+                    "attribute": r.attribute,
+                    "status": r.status,
+                    "measured": r.measured,
+                    "value": r.value,
+                    "unit": r.unit,
+                    "acceptance": r.acceptance,
+                    "reasons": " | ".join(r.reasons),
+                }
+                for d in summary.releases
+                for r in d.results
+            ]
+        ),
+        "qc_comparability": pd.DataFrame(summary.comparability.table()),
+    }
+    paths = []
+    for stem, frame in tables.items():
+        path = data_dir / f"{stem}.csv"
+        frame.to_csv(path, index=False)
+        paths.append(path)
+    return paths
 
 
 def run_demo(

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -41,6 +41,9 @@ from nanobridge.workflows.assessment import (
     unique_references,
 )
 from nanobridge.workflows.imaging import ImagingSummary
+
+if TYPE_CHECKING:
+    from nanobridge.workflows.qc import QCExampleSummary
 
 __all__ = ["model_choices", "render_report", "spec_rows", "write_report"]
 
@@ -737,11 +740,15 @@ def render_report(
     title: str | None = None,
     generated_at: datetime | None = None,
     run_files: Mapping[str, str] | None = None,
+    qc: QCExampleSummary | None = None,
+    qc_files: Mapping[str, str] | None = None,
 ) -> str:
     """The report as HTML text.
 
     ``run_files`` maps a run's subject id (``'<agent>/<species>'``) to a file name (relative to
-    the report) to link as that run's data download.
+    the report) to link as that run's data download. ``qc`` adds the "Manufacturing QC" section
+    (:func:`nanobridge.workflows.qc.qc_example_summary`), its citations join the reference list;
+    ``qc_files`` maps a label to a data file (relative to the report) to link from it.
     """
     if not assessments:
         raise ValueError("render_report() needs at least one assessment")
@@ -818,6 +825,8 @@ def render_report(
                 "runs": runs,
             }
         )
+    if qc is not None:
+        keys.extend(qc.citations)
     references = unique_references(dict.fromkeys(keys))
     ref_numbers = {ref.key: i + 1 for i, ref in enumerate(references)}
     ref_target = {ref.key: ref.key for ref in references}
@@ -853,6 +862,7 @@ def render_report(
         "ref_numbers": ref_numbers,
         "ref_target": ref_target,
         "plotlyjs": Markup(get_plotlyjs()),
+        "qc": None if qc is None else _qc_block(qc, qc_files or {}),
     }
     return _environment().get_template("report.html.j2").render(**context)
 
@@ -864,12 +874,16 @@ def write_report(
     title: str | None = None,
     generated_at: datetime | None = None,
     run_files: Mapping[str, str] | None = None,
+    qc: QCExampleSummary | None = None,
+    qc_files: Mapping[str, str] | None = None,
 ) -> Path:
     """Render :func:`render_report` to ``path`` (``.html``/``.htm``); returns the path."""
     p = Path(path)
     if p.suffix.lower() not in (".html", ".htm"):
         raise ValueError(f"cannot write the report to '{p}': use a .html file name")
-    text = render_report(assessments, title=title, generated_at=generated_at, run_files=run_files)
+    text = render_report(
+        assessments, title=title, generated_at=generated_at, run_files=run_files, qc=qc, qc_files=qc_files
+    )
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(text, encoding="utf-8")
     return p
@@ -960,3 +974,231 @@ def imaging_figure(summary: ImagingSummary, title: str = "") -> go.Figure:
 def imaging_figure_html(summary: ImagingSummary, title: str = "") -> str:
     """A self-contained HTML page (plotly.js inline, no network) of :func:`imaging_figure`."""
     return str(imaging_figure(summary, title).to_html(include_plotlyjs=True, full_html=True))
+
+
+# --------------------------------------------------------------------------------------------
+# Manufacturing QC section
+# --------------------------------------------------------------------------------------------
+
+#: What the QC analyses cannot do, shown under the report's QC section.
+QC_LIMITS: tuple[tuple[str, str], ...] = (
+    (
+        "DLS",
+        "intensity weighting (~d⁶) lets a few large particles, aggregates or dust dominate the Z-average; "
+        "populations closer than a factor of ~2–3 in size merge into one peak and peak widths reflect the "
+        "regularization; volume and number distributions assume homogeneous spheres and are for orientation "
+        "only; turbid or concentrated samples and non-spherical particles give apparent values; the PDI "
+        "depends on the fit window, so the settings are stored with every result.",
+    ),
+    (
+        "TEM sizing",
+        "projections only: overlapping particles are merged or split with lost area; continuous aggregates "
+        "without background between particles cannot be separated; roughly convex particles are assumed; "
+        "particles under ~8 px across are not sized reliably; no edge-bias correction; the scale-bar length "
+        "is given by the operator (no OCR); the outlines must be reviewed on the overlay.",
+    ),
+    (
+        "SPC",
+        "limits from fewer than 20–25 lots are themselves uncertain (signals are provisional); capability "
+        "indices assume a stable, normal process and are imprecise for fewer than 30 lots — read the "
+        "confidence intervals.",
+    ),
+    (
+        "Comparability",
+        "tier assignment is the sponsor's risk assessment (ICH Q5E); the 1.5 × SD margin comes from "
+        "FDA's withdrawn 2017 draft guidance; with few lots the equivalence test has little power; lots "
+        "are treated as independent samples of each process.",
+    ),
+)
+
+
+def _qc_block(qc: QCExampleSummary, files: Mapping[str, str]) -> dict[str, Any]:
+    """Template context of the "Manufacturing QC" section."""
+    from nanobridge.workflows.qc import format_peaks, overlay_data_uri
+
+    figures = qc.figures
+
+    def fig(name: str) -> Markup | None:
+        return _figure_html(figures[name], f"fig-qc-{_slug(name)}") if name in figures else None
+
+    dls = qc.dls
+    cond = dls.conditions
+    dls_rows = []
+    for a in dls.analyses:
+        c = a.cumulants
+        d = a.distribution
+        dls_rows.append(
+            {
+                "angle": f"{a.angle_deg:g}",
+                "z": _num(c.z_average_nm),
+                "rh": _num(c.hydrodynamic_radius_nm),
+                "pdi": f"{c.pdi:.3f}",
+                "intercept": f"{c.intercept:.3f}",
+                "verdict": a.quality.verdict,
+                "flags": "; ".join(f.message for f in a.quality.flags if f.severity != "info"),
+                "peaks": "—" if d is None else format_peaks(d.intensity_peaks),
+            }
+        )
+    multi = None
+    m = dls.multi_angle_result
+    if m is not None:
+        multi = (
+            f"Rh extrapolated to q² → 0: {_num(m.radius_q0_nm)} ± {format_value(m.radius_q0_se_nm, 2)} nm "
+            f"(D₀ = {format_value(m.diffusion_q0_m2_per_s)} m²/s); mean of the {len(m.points)} per-angle "
+            f"Rh {_num(m.radius_mean_nm)} ± {format_value(m.radius_sd_nm, 2)} nm; mean PDI "
+            f"{m.pdi_mean:.3f} ± {m.pdi_sd:.3f}"
+        )
+    cs = dls.cumulant_settings
+    settings = (
+        f"cumulants of order {cs.order}, weights (g2−1)², window from {format_value(cs.min_lag_s * 1e6)} µs "
+        f"to g2−1 < {format_value(cs.cutoff_fraction)} × intercept"
+    )
+    if dls.inversion_settings is not None:
+        inv = dls.inversion_settings
+        settings += (
+            f"; regularized NNLS inversion on {inv.n_diameters} log-spaced diameters, α by "
+            f"{'GCV' if inv.regularization == 'gcv' else 'fixed value'}, "
+            f"{inv.form_factor.upper()} form factor"
+        )
+    tem = qc.tem
+    r = tem.result
+    dist = r.distribution
+    tem_rows = [
+        Row(
+            "counted particles",
+            str(r.count),
+            note=f"{len(r.particles) - r.count} excluded (edge, annotation)",
+        ),
+        Row("pixel size", _num(r.nm_per_px), "nm/px", note=r.calibration.replace("_", " ")),
+    ]
+    if dist is not None:
+        tem_rows += [
+            Row(
+                "ECD mean ± SD", f"{_num(dist.mean_nm)} ± {_num(dist.sd_nm)}", "nm", note=f"CV {dist.cv:.1%}"
+            ),
+            Row("D10 / D50 / D90", f"{_num(dist.d10_nm)} / {_num(dist.d50_nm)} / {_num(dist.d90_nm)}", "nm"),
+            Row("volume-weighted mean D[4,3]", _num(dist.volume_mean_nm), "nm"),
+        ]
+    if r.feret_max_distribution is not None:
+        tem_rows.append(Row("max Feret diameter, mean", _num(r.feret_max_distribution.mean_nm), "nm"))
+    if r.aspect_ratio_mean is not None:
+        tem_rows.append(Row("aspect ratio, mean", _num(r.aspect_ratio_mean), "", note="Feret max / min"))
+    if r.circularity_mean is not None:
+        tem_rows.append(Row("circularity, mean", _num(r.circularity_mean), "", note="4πA/P²"))
+    tem_rows.append(
+        Row(
+            "coverage · split fraction",
+            f"{r.coverage_fraction:.1%} · {r.split_fraction:.1%}",
+            note="reliable" if r.reliable else "NOT reliable (see warnings)",
+        )
+    )
+    truth = None
+    if tem.true_diameters_nm is not None and dist is not None:
+        true = tem.true_diameters_nm
+        truth = (
+            f"Known truth of the synthetic image: {len(true)} particles inside the field, mean ECD "
+            f"{_num(float(true.mean()))} nm; found {r.count} ({(r.count - len(true)) / len(true):+.1%}), "
+            f"mean ECD {_num(dist.mean_nm)} nm ({dist.mean_nm / float(true.mean()) - 1:+.1%})."
+        )
+    spc = []
+    for run in qc.spc:
+        cap = run.capability
+        spc.append(
+            {
+                "title": run.title,
+                "note": run.baseline_note,
+                "violations": [
+                    f"{v.rule}{' (in the baseline)' if v.in_baseline else ''}: {v.explanation}"
+                    for v in run.chart.violations
+                ],
+                "warnings": list(run.chart.warnings) + (list(cap.warnings) if cap is not None else []),
+                "capability": None
+                if cap is None
+                else f"{cap.summary()} — lots {run.capability_lots[0]}–{run.capability_lots[-1]}; "
+                f"{cap.normality}",
+                "figures": [
+                    f for f in (fig(f"imr_{run.attribute}"), fig(f"capability_{run.attribute}")) if f
+                ],
+            }
+        )
+    releases = [
+        {
+            "batch": d.batch_id,
+            "scale": d.scale,
+            "decision": d.decision,
+            "decision_text": d.decision_text,
+            "counts": ", ".join(f"{n} {status}" for status, n in sorted(d.counts().items())),
+            "reasons": [reason for reason in d.reasons if not reason.startswith("all ")][:4],
+        }
+        for d in qc.releases
+    ]
+    comp = qc.comparability
+    comp_rows = [
+        {
+            "attribute": a.title,
+            "tier": a.tier,
+            "unit": a.unit,
+            "reference": row["reference"],
+            "test": row["test"],
+            "difference": "—"
+            if a.difference is None
+            else format_value(a.difference)
+            + (
+                f" ({format_value(a.difference_ci[0])} to {format_value(a.difference_ci[1])})"
+                if a.difference_ci is not None
+                else ""
+            ),
+            "verdict": a.verdict,
+        }
+        for a, row in zip(comp.attributes, comp.table(), strict=True)
+    ]
+    comp_figures = [fig("equivalence")] + [fig(n) for n in figures if n.startswith("comparability_")]
+    counts = qc.lot_counts
+    return {
+        "inputs": [
+            ("DLS", qc.files["dls"].name),
+            (
+                "TEM",
+                qc.files["tem"].name
+                if "tem" in qc.files
+                else "synthetic micrograph (no example image packaged)",
+            ),
+            ("lot history", qc.files["history"].name),
+            ("specification", qc.files["spec"].name),
+        ],
+        "data_files": [(label, href) for label, href in files.items()],
+        "lots": ", ".join(f"{n} {scale}" for scale, n in counts.items()),
+        "specification": qc.specification.label,
+        "dls": {
+            "file": dls.path.name,
+            "format": dls.file_format.upper(),
+            "conditions": (
+                f"{_num(cond.temperature_K)} K, viscosity {_num(cond.viscosity_mPa_s)} mPa·s, solvent "
+                f"refractive index {_num(cond.solvent_refractive_index)}, {_num(cond.wavelength_nm)} nm"
+            ),
+            "assumed": list(dls.assumed),
+            "settings": settings,
+            "rows": dls_rows,
+            "multi": multi,
+            "multi_note": "; ".join(dls.multi_angle_notes[:3]),
+            "figure": fig("dls"),
+        },
+        "tem": {
+            "description": tem.description,
+            "rows": tem_rows,
+            "warnings": list(r.warnings),
+            "overlay": overlay_data_uri(tem.image, r),
+            "figure": fig("tem"),
+            "truth": truth,
+        },
+        "spc": spc,
+        "releases": releases,
+        "comparison": {
+            "rows": comp_rows,
+            "conclusion": [line for line in comp.conclusion.splitlines() if line.strip()],
+            "caveats": list(comp.caveats),
+            "figures": [f for f in comp_figures if f is not None],
+        },
+        "limits": list(QC_LIMITS),
+        "citations": list(qc.citations),
+    }
