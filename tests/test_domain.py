@@ -556,7 +556,7 @@ def test_catalog_lookup_error_lists_allowed() -> None:
 
 
 BAD_SCENARIOS: list[tuple[str, dict[str, Any], str, str]] = [
-    ("wrong route", {"route": "sc"}, "route", "route 'sc' is not supported yet; supported: iv"),
+    ("wrong route", {"route": "oral"}, "route", "route 'oral'"),
     ("heavy mouse", {"body_weight_kg": 2.0}, "body_weight_kg", "2.0 -> implausible for a mouse"),
     ("tiny human", {"species": "human", "body_weight_kg": 0.5}, "body_weight_kg", "[3, 250] kg"),
     ("unknown species", {"species": "dog"}, "species", "'dog'"),

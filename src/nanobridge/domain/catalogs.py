@@ -25,11 +25,13 @@ from nanobridge.domain._io import load_yaml_text
 from nanobridge.domain.errors import CatalogLookupError, SpecError
 
 __all__ = [
+    "INTERSTITIAL_ROUTES",
     "Catalog",
     "CatalogEntry",
     "ContrastElement",
     "DecayBranch",
     "Fluorophore",
+    "InjectionSite",
     "Material",
     "Radionuclide",
     "Species",
@@ -37,6 +39,9 @@ __all__ = [
     "contrast_elements",
     "fluorophore",
     "fluorophores",
+    "injection_site",
+    "injection_site_species",
+    "injection_sites",
     "material",
     "materials",
     "normalize_nuclide",
@@ -164,6 +169,34 @@ class Fluorophore(CatalogEntry):
     def brightness_per_M_per_cm(self) -> float:
         """Molecular brightness, quantum yield x molar absorption coefficient [M-1 cm-1]."""
         return self.quantum_yield * self.extinction_coefficient_per_M_per_cm
+
+
+#: Interstitial routes of administration (a depot drained by lymphatics and blood capillaries).
+INTERSTITIAL_ROUTES: tuple[str, ...] = ("subcutaneous", "intradermal", "peritumoral")
+InterstitialRoute = Literal["subcutaneous", "intradermal", "peritumoral"]
+
+
+class InjectionSite(CatalogEntry):
+    """An interstitial injection site of one species: routes, draining nodes and their anatomy."""
+
+    species: str
+    description: str = ""
+    routes: tuple[InterstitialRoute, ...] = Field(min_length=1)
+    first_node: str
+    second_node: str
+    node_1_volume_mL: float = Field(gt=0, le=50)
+    node_2_volume_mL: float = Field(gt=0, le=50)
+    default_injection_volume_mL: float = Field(gt=0, le=20)
+    skin_thickness_mm: float = Field(ge=0, le=20)
+    fat_thickness_mm: float = Field(ge=0, le=200)
+    volume_citation: str
+    injection_volume_citation: str
+    depth_citation: str
+
+    @property
+    def node_1_depth_mm(self) -> float:
+        """Depth of the top of the first node below the skin surface [mm] (skin + fat)."""
+        return self.skin_thickness_mm + self.fat_thickness_mm
 
 
 class ContrastElement(CatalogEntry):
@@ -378,6 +411,61 @@ def species_catalog() -> Catalog[Species]:
     return _load("species.yaml", "species", Species)
 
 
+@functools.lru_cache(maxsize=1)
+def _injection_site_catalogs() -> dict[str, Catalog[InjectionSite]]:
+    raw = _read_catalog_file("injection_sites.yaml")
+    out: dict[str, Catalog[InjectionSite]] = {}
+    for species_key, sites in raw.items():
+        if not isinstance(sites, dict):
+            raise ValueError(
+                f"data/catalogs/injection_sites.yaml: {species_key!r} must map site keys to entries"
+            )
+        entries: dict[str, InjectionSite] = {}
+        for key, fields in sites.items():
+            if not isinstance(fields, dict):
+                raise ValueError(f"data/catalogs/injection_sites.yaml: {species_key}.{key} must be a mapping")
+            try:
+                entry = InjectionSite.model_validate({**fields, "key": str(key), "species": str(species_key)})
+            except ValidationError as exc:
+                raise SpecError.from_validation_error(
+                    exc,
+                    InjectionSite,
+                    source=f"data/catalogs/injection_sites.yaml [{species_key}.{key}]",
+                    kind="injection site catalog entry",
+                ) from exc
+            for ref_key in entry.citation_keys():
+                get_reference(ref_key)
+            entries[str(key)] = entry
+        out[str(species_key)] = Catalog(f"{species_key} injection site", entries)
+    return out
+
+
+def injection_site_species() -> tuple[str, ...]:
+    """Species that have interstitial injection sites (and so the lymphatic routes)."""
+    return tuple(_injection_site_catalogs())
+
+
+def injection_sites(species: str) -> Catalog[InjectionSite]:
+    """The injection sites of ``species`` (``data/catalogs/injection_sites.yaml``).
+
+    Raises :class:`CatalogLookupError` naming the species with sites when ``species`` has none.
+    """
+    catalogs = _injection_site_catalogs()
+    if species not in catalogs:
+        raise CatalogLookupError(
+            "species with interstitial injection sites",
+            species,
+            list(catalogs),
+            "the subcutaneous, intradermal and peritumoral routes have lymphatic parameters only for these",
+        )
+    return catalogs[species]
+
+
+def injection_site(species: str, name: str) -> InjectionSite:
+    """The injection site ``name`` (key or alias) of ``species``."""
+    return injection_sites(species).get(name)
+
+
 def material(name: str) -> Material:
     return materials().get(name)
 
@@ -402,3 +490,4 @@ def clear_caches() -> None:
     """Forget loaded catalogs (tests; after editing packaged data)."""
     for fn in (materials, radionuclides, fluorophores, contrast_elements, species_catalog):
         fn.cache_clear()
+    _injection_site_catalogs.cache_clear()

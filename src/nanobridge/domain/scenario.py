@@ -9,10 +9,18 @@ from pydantic import Field, field_validator, model_validator
 
 from nanobridge.citations import UnknownCitationError, cite, get_reference
 from nanobridge.domain._base import SpecModel
-from nanobridge.domain.catalogs import Species, species_catalog
+from nanobridge.domain.catalogs import (
+    INTERSTITIAL_ROUTES,
+    InjectionSite,
+    Species,
+    injection_site_species,
+    injection_sites,
+    species_catalog,
+)
 from nanobridge.domain.errors import MISSING, CatalogLookupError, FieldProblems, Problem
 
 __all__ = [
+    "INTERSTITIAL_ROUTES",
     "MAX_DURATION_H",
     "SUPPORTED_ROUTES",
     "TUMOR_DENSITY_G_PER_CM3",
@@ -21,8 +29,9 @@ __all__ = [
     "TumorSpec",
 ]
 
-#: Routes of administration the models support.
-SUPPORTED_ROUTES: tuple[str, ...] = ("iv",)
+#: Routes of administration the models support: an intravenous bolus, or an interstitial depot
+#: drained by the lymphatics (the sentinel-lymph-node routes; they need an injection site).
+SUPPORTED_ROUTES: tuple[str, ...] = ("iv", *INTERSTITIAL_ROUTES)
 #: Longest simulated follow-up [h]: two years.
 MAX_DURATION_H = 24 * 365 * 2
 #: Tumour density used to turn a volume into a mass [g/cm3] (assumed, water-like tissue).
@@ -30,16 +39,25 @@ TUMOR_DENSITY_G_PER_CM3 = 1.0
 #: At most this many output time points.
 MAX_OUTPUT_POINTS = 1_000_000
 
-Route = Literal["iv"]
+Route = Literal["iv", "subcutaneous", "intradermal", "peritumoral"]
 _ROUTE_ALIASES = {
     "iv": "iv",
     "i.v.": "iv",
     "intravenous": "iv",
     "intravenously": "iv",
     "ivbolus": "iv",
-    "sc": "sc",
-    "s.c.": "sc",
-    "subcutaneous": "sc",
+    "sc": "subcutaneous",
+    "s.c.": "subcutaneous",
+    "subcutaneous": "subcutaneous",
+    "subcutaneously": "subcutaneous",
+    "subcut": "subcutaneous",
+    "subdermal": "subcutaneous",
+    "id": "intradermal",
+    "i.d.": "intradermal",
+    "intradermal": "intradermal",
+    "intracutaneous": "intradermal",
+    "peritumoral": "peritumoral",
+    "peritumoural": "peritumoral",
     "ip": "ip",
     "i.p.": "ip",
     "intraperitoneal": "ip",
@@ -83,6 +101,8 @@ class Scenario(SpecModel):
     dose_mg_per_kg: float | None = Field(default=None, gt=0, le=5000)
     activity_MBq: float | None = Field(default=None, gt=0, le=100_000)
     route: Route = "iv"
+    injection_site: str | None = None
+    injection_volume_mL: float | None = Field(default=None, gt=0, le=20)
     tumor: TumorSpec | None = None
     duration_h: float = Field(default=168.0, ge=1, le=MAX_DURATION_H)
     output_interval_h: float = Field(default=1.0, gt=0)
@@ -97,10 +117,16 @@ class Scenario(SpecModel):
         data = dict(data)
         if "tumour" in data and "tumor" not in data:
             data["tumor"] = data.pop("tumour")
-        if data.get("body_weight_kg") is None and isinstance(data.get("species"), str):
-            key = species_catalog().resolve_key(data["species"])
+        species_key = (
+            species_catalog().resolve_key(data["species"]) if isinstance(data.get("species"), str) else None
+        )
+        if data.get("body_weight_kg") is None and species_key is not None:
+            data["body_weight_kg"] = species_catalog().get(species_key).default_body_weight_kg
+        site = data.get("injection_site")
+        if isinstance(site, str) and species_key in injection_site_species():
+            key = injection_sites(species_key).resolve_key(site)
             if key is not None:
-                data["body_weight_kg"] = species_catalog().get(key).default_body_weight_kg
+                data["injection_site"] = key  # canonical key; unknown names are reported below
         return data
 
     @field_validator("species", mode="before")
@@ -122,6 +148,7 @@ class Scenario(SpecModel):
                 return route
             raise ValueError(
                 f"route {route!r} is not supported yet; supported: {', '.join(SUPPORTED_ROUTES)}"
+                " (aliases: sc, id, i.v.)"
             )
         raise ValueError(f"route must be text; supported: {', '.join(SUPPORTED_ROUTES)}")
 
@@ -179,6 +206,7 @@ class Scenario(SpecModel):
                     f"too fine: at most {MAX_OUTPUT_POINTS:,} output points over {self.duration_h:g} h",
                 )
             )
+        problems += self._route_problems()
         for i, key in enumerate(self.citations):
             try:
                 get_reference(key)
@@ -192,9 +220,87 @@ class Scenario(SpecModel):
             raise FieldProblems(problems)
         return self
 
+    def _route_problems(self) -> list[Problem]:
+        """Route, injection site and injected volume must fit together and the species."""
+        interstitial = ", ".join(INTERSTITIAL_ROUTES)
+        if self.route == "iv":
+            return [
+                Problem(
+                    name,
+                    getattr(self, name),
+                    f"only for the interstitial routes ({interstitial}); route is iv",
+                )
+                for name in ("injection_site", "injection_volume_mL")
+                if getattr(self, name) is not None
+            ]
+        with_sites = injection_site_species()
+        if self.species not in with_sites:
+            return [
+                Problem(
+                    "route",
+                    self.route,
+                    f"needs lymphatic parameters, which exist for {', '.join(with_sites)} only; "
+                    f"use route iv for a {self.species}",
+                )
+            ]
+        catalog = injection_sites(self.species)
+        fitting = [k for k, e in catalog.items() if self.route in e.routes]
+        if self.injection_site is None:
+            return [
+                Problem(
+                    "injection_site",
+                    MISSING,
+                    f"required for route {self.route}: one of {', '.join(fitting)} ({self.species})",
+                )
+            ]
+        key = catalog.resolve_key(self.injection_site)
+        if key is None:
+            return [
+                Problem(
+                    "injection_site",
+                    self.injection_site,
+                    f"unknown {self.species} injection site; allowed: {', '.join(catalog.keys())}",
+                )
+            ]
+        site = catalog.get(key)
+        if self.route not in site.routes:
+            return [
+                Problem(
+                    "route",
+                    self.route,
+                    f"not used at the {self.species} {key} site; allowed there: {', '.join(site.routes)}"
+                    + (f" (sites for {self.route}: {', '.join(fitting)})" if fitting else ""),
+                )
+            ]
+        return []
+
     @property
     def species_entry(self) -> Species:
         return species_catalog().get(self.species)
+
+    @property
+    def is_interstitial(self) -> bool:
+        """True for the subcutaneous, intradermal and peritumoral routes (a lymphatic depot)."""
+        return self.route in INTERSTITIAL_ROUTES
+
+    @property
+    def injection_site_entry(self) -> InjectionSite | None:
+        """The injection-site catalog entry (None for the IV route)."""
+        if self.injection_site is None:
+            return None
+        return injection_sites(self.species).get(self.injection_site)
+
+    @property
+    def injected_volume_mL(self) -> float | None:
+        """``injection_volume_mL`` or the site's default (None for the IV route)."""
+        site = self.injection_site_entry
+        if site is None:
+            return None
+        return (
+            self.injection_volume_mL
+            if self.injection_volume_mL is not None
+            else site.default_injection_volume_mL
+        )
 
     @property
     def dose_mg(self) -> float | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,16 +50,24 @@ class Biodistribution:
         times_h: NDArray[np.float64],
         organ_mass_g: NDArray[np.float64],
         *,
+        organs: Sequence[str] | None = None,
         subject_ids: list[str] | None = None,
         dose_mg: NDArray[np.float64] | None = None,
         attrs: Mapping[str, Any] | None = None,
     ) -> Biodistribution:
-        """Build from solver output ``(S, T, organ)`` in fractions of the injected dose."""
+        """Build from solver output ``(S, T, organ)`` in fractions of the injected dose.
+
+        ``organs`` names the last axis (default :data:`~nanobridge.science.pbpk.model.OUTPUT_GROUPS`;
+        an interstitial route adds the injection site and lymph nodes).
+        """
         s_count = fraction_of_dose.shape[0]
         ids = subject_ids if subject_ids is not None else [str(i) for i in range(s_count)]
         pct = 100.0 * fraction_of_dose
         conc = pct / organ_mass_g[:, None, :]
-        coords = {"subject": ids, "time": np.asarray(times_h, dtype=float), "organ": list(OUTPUT_GROUPS)}
+        names = list(OUTPUT_GROUPS if organs is None else organs)
+        if len(names) != fraction_of_dose.shape[-1]:
+            raise ValueError(f"{len(names)} organ names for {fraction_of_dose.shape[-1]} output columns")
+        coords = {"subject": ids, "time": np.asarray(times_h, dtype=float), "organ": names}
         ds = xr.Dataset(
             {
                 "amount_pct_id": (("subject", "time", "organ"), pct),
@@ -105,9 +113,14 @@ class Biodistribution:
         total = self.data["amount_pct_id"].sum("organ")
         return float(np.abs(total - 100.0).max())
 
+    @property
+    def organs(self) -> list[str]:
+        """Organ (output group) names, in order."""
+        return [str(o) for o in self.data["organ"].values]
+
     def _check_organ(self, organ: str) -> None:
-        if organ not in OUTPUT_GROUPS:
-            raise KeyError(f"unknown organ '{organ}'; known: {', '.join(OUTPUT_GROUPS)}")
+        if organ not in self.organs:
+            raise KeyError(f"unknown organ '{organ}'; known: {', '.join(self.organs)}")
 
     # -- export ------------------------------------------------------------------------
     def to_tidy(self) -> pd.DataFrame:
@@ -232,7 +245,7 @@ def pk_metrics(bd: Biodistribution) -> xr.Dataset:
     put("DE168", _interp_at(t, tumor, 168.0), "%ID")
     put("DEmax", tumor.max(axis=1), "%ID")
     put("t_DEmax_h", t[np.argmax(tumor, axis=1)], "h")
-    for organ in OUTPUT_GROUPS:
+    for organ in bd.organs:
         if organ in EXCRETA:
             continue
         put(f"auc_{organ}_pct_id_h", _trapezoid(amt.sel(organ=organ).values, t), "%ID*h")

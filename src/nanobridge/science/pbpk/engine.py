@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from nanobridge.science.pbpk.biodistribution import Biodistribution
-from nanobridge.science.pbpk.model import GROUP_OF_STATE, OUTPUT_GROUPS, build_system
+from nanobridge.science.pbpk.model import build_lymphatic_system, build_system
 from nanobridge.science.pbpk.solver import SolverOptions, solve_linear_batch
 
 if TYPE_CHECKING:
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MODEL_VERSION",
+    "MPS_SCALED_PARAMETERS",
     "TUMOR_PARAMETERS",
     "AgentParameters",
     "agent_parameters",
@@ -47,7 +48,7 @@ TUMOR_PARAMETERS: tuple[str, ...] = (
 
 #: Phagocytic-cell uptake maxima scaled by the particle's surface properties (not the tumour's,
 #: whose parameters come from a tumour calibration).
-_MPS_SCALED = ("KLRESmax", "KSRESmax", "KKRESmax", "KLuRESmax", "KMRESmax", "KRRESmax")
+MPS_SCALED_PARAMETERS = ("KLRESmax", "KSRESmax", "KKRESmax", "KLuRESmax", "KMRESmax", "KRRESmax")
 
 
 def output_times(duration_h: float, interval_h: float = 1.0) -> NDArray[np.float64]:
@@ -73,19 +74,33 @@ def simulate(
     subject_ids: list[str] | None = None,
     attrs: Mapping[str, Any] | None = None,
     reference_liver_return: bool = False,
+    lymphatic: Mapping[str, ArrayLike] | None = None,
 ) -> Biodistribution:
-    """Simulate an IV bolus for a batch of subjects.
+    """Simulate an IV bolus, or an interstitial injection, for a batch of subjects.
 
     Every entry of ``params`` (published names, e.g. ``QCC``, ``KTRESmax``) and
     ``body_weight_kg`` may be a scalar or an array of length ``S``; one batched solve covers
-    all subjects.
+    all subjects. ``lymphatic`` (rate constants and masses of
+    :func:`~nanobridge.science.pbpk.model.build_lymphatic_system`, e.g. from
+    :func:`nanobridge.science.pbpk.lymphatic.lymphatic_rates`) switches to an interstitial
+    injection: the dose starts at the injection site and the result gains the organs
+    ``injection_site``, ``lymph_node_1`` and ``lymph_node_2``.
     """
-    system = build_system(
-        params, body_weight_kg, renal_clearance_L_per_h, reference_liver_return=reference_liver_return
-    )
+    if lymphatic is None:
+        system = build_system(
+            params, body_weight_kg, renal_clearance_L_per_h, reference_liver_return=reference_liver_return
+        )
+    else:
+        system = build_lymphatic_system(
+            params,
+            body_weight_kg,
+            lymphatic,
+            renal_clearance_L_per_h,
+            reference_liver_return=reference_liver_return,
+        )
     t = np.asarray(times_h, dtype=float)
     opts = options or SolverOptions()
-    frac, stats = solve_linear_batch(system, t, GROUP_OF_STATE, len(OUTPUT_GROUPS), opts)
+    frac, stats = solve_linear_batch(system, t, system.group_of_state, len(system.output_groups), opts)
     meta: dict[str, Any] = {
         "model": MODEL_VERSION,
         "solver": f"numba Rodas4, rtol={opts.rtol:g}, atol={opts.atol:g} (fraction of dose)",
@@ -96,6 +111,7 @@ def simulate(
         frac,
         t,
         system.organ_mass_g,
+        organs=system.output_groups,
         subject_ids=subject_ids,
         dose_mg=None if dose_mg is None else np.asarray(dose_mg, dtype=float),
         attrs=meta,
@@ -156,7 +172,7 @@ def agent_parameters(
     peg_mw = getattr(coating, "peg_mw_Da", None) if coating is not None else None
     peg_density = getattr(coating, "peg_density_chains_per_nm2", None) if coating is not None else None
     mult = float(properties.mps_uptake_multiplier(hd, float(agent.zeta_potential_mV), peg_mw, peg_density))
-    for key in _MPS_SCALED:
+    for key in MPS_SCALED_PARAMETERS:
         params[key] = params[key] * mult
     citations |= set(properties.relations_citation_keys())
     notes.append(
@@ -206,16 +222,49 @@ def simulate_agent(
     tumor_params: Mapping[str, float] | None = None,
     options: SolverOptions | None = None,
 ) -> Biodistribution:
-    """Biodistribution of ``agent`` given as an IV bolus in ``scenario``."""
+    """Biodistribution of ``agent`` given to ``scenario`` by its route.
+
+    ``iv``: a bolus into venous plasma. ``subcutaneous``, ``intradermal``, ``peritumoral``: a depot
+    at ``scenario.injection_site`` draining through the lymphatics to the first and second lymph
+    nodes and on to the venous blood, and through blood capillaries straight to the venous blood
+    (:mod:`nanobridge.science.pbpk.lymphatic`); the whole-body model is the same.
+    """
     from nanobridge.citations import cite
 
-    if getattr(scenario, "route", "iv") != "iv":
-        raise ValueError(f"route '{scenario.route}' is not supported by the PBPK engine yet; supported: iv")
+    route = str(getattr(scenario, "route", "iv"))
     ap = agent_parameters(agent, scenario, parameter_set, tumor_params)
     cite(*ap.citations)
     times = output_times(float(scenario.duration_h), float(scenario.output_interval_h))
     dose_mg_per_kg = getattr(scenario, "dose_mg_per_kg", None)
     dose_mg = None if dose_mg_per_kg is None else float(dose_mg_per_kg) * ap.body_weight_kg
+    attrs: dict[str, Any] = {
+        "agent": agent.name,
+        "species": scenario.species,
+        "body_weight_kg": ap.body_weight_kg,
+        "parameter_set": ap.parameter_set,
+        "route": route,
+        "renal_clearance_L_per_h": ap.renal_clearance_L_per_h,
+        "mps_multiplier": ap.mps_multiplier,
+        "notes": "; ".join(ap.notes),
+        "citations": list(ap.citations),
+    }
+    lymph_rates: dict[str, float] | None = None
+    if route != "iv":
+        from nanobridge.science.pbpk import lymphatic
+
+        site = getattr(scenario, "injection_site", None)
+        rates = lymphatic.lymphatic_rates(
+            float(agent.hydrodynamic_diameter_nm),
+            scenario.species,
+            site,
+            route,
+            injection_volume_mL=getattr(scenario, "injection_volume_mL", None),
+        )
+        cite(*rates.citation_keys)
+        lymph_rates = rates.as_engine_inputs()
+        attrs.update(rates.attrs())
+        attrs["notes"] = "; ".join([*ap.notes, *rates.notes])
+        attrs["citations"] = sorted(set(ap.citations) | set(rates.citation_keys))
     return simulate(
         ap.params,
         ap.body_weight_kg,
@@ -224,15 +273,6 @@ def simulate_agent(
         dose_mg=dose_mg,
         options=options,
         subject_ids=[f"{agent.name}/{scenario.species}"],
-        attrs={
-            "agent": agent.name,
-            "species": scenario.species,
-            "body_weight_kg": ap.body_weight_kg,
-            "parameter_set": ap.parameter_set,
-            "route": "iv",
-            "renal_clearance_L_per_h": ap.renal_clearance_L_per_h,
-            "mps_multiplier": ap.mps_multiplier,
-            "notes": "; ".join(ap.notes),
-            "citations": list(ap.citations),
-        },
+        attrs=attrs,
+        lymphatic=lymph_rates,
     )

@@ -34,18 +34,24 @@ LU factorization of ``I/(gamma h) - J`` has almost no fill-in.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "EXCRETA",
+    "LYMPHATIC_GROUPS",
+    "LYMPHATIC_MASS_KEYS",
+    "LYMPHATIC_OUTPUT_GROUPS",
+    "LYMPHATIC_STATE_NAMES",
+    "LYMPHATIC_TRANSFERS",
     "ORGANS",
     "OUTPUT_GROUPS",
     "PC_ORGANS",
     "STATE_NAMES",
     "LinearSystem",
+    "build_lymphatic_system",
     "build_system",
     "derived_volumes_and_flows",
 ]
@@ -124,6 +130,52 @@ def _group_of_state() -> NDArray[np.int64]:
 #: Output group (index into OUTPUT_GROUPS) of each state.
 GROUP_OF_STATE: NDArray[np.int64] = _group_of_state()
 
+# -- interstitial (lymphatic) routes -----------------------------------------------------------
+#: Output groups added by an interstitial injection (subcutaneous, intradermal, peritumoral):
+#: the depot at the injection site and the first (sentinel) and second-echelon lymph nodes.
+LYMPHATIC_GROUPS: tuple[str, ...] = ("injection_site", "lymph_node_1", "lymph_node_2")
+#: Output groups of a model with the lymphatic route: organs, depot and nodes, excreta.
+LYMPHATIC_OUTPUT_GROUPS: tuple[str, ...] = ORGANS + LYMPHATIC_GROUPS + EXCRETA
+#: States added by the lymphatic route. ``lymph_node_k`` is the free (sinus) content of node k
+#: including the afferent lymph on its way in; ``lymph_node_k_pc`` what its macrophages hold.
+_LYMPHATIC_STATES: tuple[str, ...] = (
+    "injection_site",
+    "lymph_node_1",
+    "lymph_node_1_pc",
+    "lymph_node_2",
+    "lymph_node_2_pc",
+)
+#: State layout with the lymphatic route: organs, depot and nodes, excreta, then plasma (blood
+#: last keeps the LU fill-in small, see :mod:`nanobridge.science.pbpk.solver`).
+LYMPHATIC_STATE_NAMES: tuple[str, ...] = STATE_NAMES[:-4] + _LYMPHATIC_STATES + STATE_NAMES[-4:]
+_IDX_LYMPHATIC: dict[str, int] = {name: i for i, name in enumerate(LYMPHATIC_STATE_NAMES)}
+#: The first-order transfers of the lymphatic route: (rate key [1/h], source state, target state).
+LYMPHATIC_TRANSFERS: tuple[tuple[str, str, str], ...] = (
+    ("k_depot_lymph_per_h", "injection_site", "lymph_node_1"),
+    ("k_depot_blood_per_h", "injection_site", "venous_plasma"),
+    ("k_node1_uptake_per_h", "lymph_node_1", "lymph_node_1_pc"),
+    ("k_node1_release_per_h", "lymph_node_1_pc", "lymph_node_1"),
+    ("k_node1_out_per_h", "lymph_node_1", "lymph_node_2"),
+    ("k_node2_uptake_per_h", "lymph_node_2", "lymph_node_2_pc"),
+    ("k_node2_release_per_h", "lymph_node_2_pc", "lymph_node_2"),
+    ("k_node2_out_per_h", "lymph_node_2", "venous_plasma"),
+)
+#: Masses [g] that the lymphatic route needs for concentrations (depot and node volumes at 1 g/mL).
+LYMPHATIC_MASS_KEYS: tuple[str, ...] = ("injection_site_mass_g", "lymph_node_1_mass_g", "lymph_node_2_mass_g")
+
+
+def _group_of_lymphatic_state() -> NDArray[np.int64]:
+    base = {name: OUTPUT_GROUPS[int(g)] for name, g in zip(STATE_NAMES, _group_of_state(), strict=True)}
+    group = np.empty(len(LYMPHATIC_STATE_NAMES), dtype=np.int64)
+    for i, name in enumerate(LYMPHATIC_STATE_NAMES):
+        organ = base.get(name) or name.removesuffix("_pc")
+        group[i] = LYMPHATIC_OUTPUT_GROUPS.index(organ)
+    return group
+
+
+#: Output group (index into LYMPHATIC_OUTPUT_GROUPS) of each state of the lymphatic layout.
+LYMPHATIC_GROUP_OF_STATE: NDArray[np.int64] = _group_of_lymphatic_state()
+
 
 @dataclass(frozen=True)
 class LinearSystem:
@@ -142,7 +194,10 @@ class LinearSystem:
     pc_dst: NDArray[np.int64]
     hill: NDArray[np.float64]  # (S, n_pc, 3): Kmax [1/h], K50 [h], n [-]
     dose_state: int
-    organ_mass_g: NDArray[np.float64]  # (S, len(OUTPUT_GROUPS)); NaN for excreta
+    organ_mass_g: NDArray[np.float64]  # (S, len(output_groups)); NaN for excreta
+    state_names: tuple[str, ...] = STATE_NAMES
+    output_groups: tuple[str, ...] = OUTPUT_GROUPS
+    group_of_state: NDArray[np.int64] = field(default_factory=lambda: GROUP_OF_STATE)
 
     @property
     def n_subjects(self) -> int:
@@ -175,6 +230,9 @@ class LinearSystem:
             hill=np.ascontiguousarray(self.hill[idx]),
             dose_state=self.dose_state,
             organ_mass_g=self.organ_mass_g[idx],
+            state_names=self.state_names,
+            output_groups=self.output_groups,
+            group_of_state=self.group_of_state,
         )
 
 
@@ -189,8 +247,9 @@ def hill_rate(t: float, kmax: float, k50: float, n: float) -> float:
 class LinearSystemBuilder:
     """Accumulates first-order transfers into a sparse, batched system matrix."""
 
-    def __init__(self, n_subjects: int) -> None:
+    def __init__(self, n_subjects: int, index: Mapping[str, int] | None = None) -> None:
         self.n_subjects = n_subjects
+        self._index: Mapping[str, int] = _IDX if index is None else index
         self._entries: dict[tuple[int, int], NDArray[np.float64]] = {}
 
     def _add(self, row: int, col: int, value: NDArray[np.float64]) -> None:
@@ -202,14 +261,14 @@ class LinearSystemBuilder:
 
     def transfer(self, src: str, dst: str, rate_per_h: NDArray[np.float64]) -> None:
         """Move amount from ``src`` to ``dst`` at ``rate_per_h * amount(src)``."""
-        i, j = _IDX[src], _IDX[dst]
+        i, j = self._index[src], self._index[dst]
         rate = np.broadcast_to(np.asarray(rate_per_h, dtype=float), (self.n_subjects,))
         self._add(j, i, rate)
         self._add(i, i, -rate)
 
     def touch(self, row: str, col: str) -> None:
         """Reserve a structural entry (e.g. where a time-dependent uptake acts)."""
-        self._add(_IDX[row], _IDX[col], np.zeros(self.n_subjects))
+        self._add(self._index[row], self._index[col], np.zeros(self.n_subjects))
 
     def build(self) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
         keys = sorted(self._entries)
@@ -308,8 +367,111 @@ def build_system(
     """
     d = derived_volumes_and_flows(params, body_weight_kg)
     n = d["BW"].size
-    p = {k: _arr(params, k, n) for k in params}
     b = LinearSystemBuilder(n)
+    pc_src, pc_dst, hill = _assemble_body(b, params, d, renal_clearance_L_per_h, reference_liver_return, _IDX)
+    rows, cols, values = b.build()
+    return LinearSystem(
+        n_states=len(STATE_NAMES),
+        rows=rows,
+        cols=cols,
+        values=values,
+        pc_src=pc_src,
+        pc_dst=pc_dst,
+        hill=hill,
+        dose_state=_IDX["venous_plasma"],
+        organ_mass_g=_organ_masses(d, OUTPUT_GROUPS, {}),
+    )
+
+
+def build_lymphatic_system(
+    params: Mapping[str, ArrayLike],
+    body_weight_kg: ArrayLike,
+    lymphatic: Mapping[str, ArrayLike],
+    renal_clearance_L_per_h: ArrayLike = 0.0,
+    *,
+    reference_liver_return: bool = False,
+) -> LinearSystem:
+    """The whole-body system of :func:`build_system` plus an interstitial depot and two lymph nodes.
+
+    The dose starts in ``injection_site``. ``lymphatic`` gives, per subject, every rate constant of
+    :data:`LYMPHATIC_TRANSFERS` [1/h] (depot -> first node through the initial and afferent
+    lymphatics, depot -> venous plasma through blood capillaries, node macrophage uptake and
+    release, node outflow -> next node / thoracic duct -> venous plasma) and the masses of
+    :data:`LYMPHATIC_MASS_KEYS` [g]. Every transfer is first order, so the columns still sum to
+    zero and mass is conserved by construction; the whole-body part is identical to
+    :func:`build_system`'s. Raises ``KeyError``/``ValueError`` naming a missing or bad entry.
+    """
+    lymph_sizes = {np.size(v) for v in lymphatic.values()} - {1}
+    if len(lymph_sizes) > 1:
+        raise ValueError(f"lymphatic parameters have inconsistent batch sizes {sorted(lymph_sizes)}")
+    if lymph_sizes and batch_size(params, body_weight_kg) == 1:
+        body_weight_kg = np.broadcast_to(np.asarray(body_weight_kg, dtype=float), (lymph_sizes.pop(),))
+    d = derived_volumes_and_flows(params, body_weight_kg)
+    n = d["BW"].size
+    b = LinearSystemBuilder(n, _IDX_LYMPHATIC)
+    pc_src, pc_dst, hill = _assemble_body(
+        b, params, d, renal_clearance_L_per_h, reference_liver_return, _IDX_LYMPHATIC
+    )
+    for key, src, dst in LYMPHATIC_TRANSFERS:
+        b.transfer(src, dst, _lymph_arr(lymphatic, key, n, positive=False))
+    masses = {key: _lymph_arr(lymphatic, key, n, positive=True) for key in LYMPHATIC_MASS_KEYS}
+    rows, cols, values = b.build()
+    return LinearSystem(
+        n_states=len(LYMPHATIC_STATE_NAMES),
+        rows=rows,
+        cols=cols,
+        values=values,
+        pc_src=pc_src,
+        pc_dst=pc_dst,
+        hill=hill,
+        dose_state=_IDX_LYMPHATIC["injection_site"],
+        organ_mass_g=_organ_masses(d, LYMPHATIC_OUTPUT_GROUPS, masses),
+        state_names=LYMPHATIC_STATE_NAMES,
+        output_groups=LYMPHATIC_OUTPUT_GROUPS,
+        group_of_state=LYMPHATIC_GROUP_OF_STATE,
+    )
+
+
+def _lymph_arr(values: Mapping[str, ArrayLike], key: str, n: int, *, positive: bool) -> NDArray[np.float64]:
+    if key not in values:
+        raise KeyError(f"lymphatic parameter '{key}' is missing")
+    try:
+        arr = np.broadcast_to(np.asarray(values[key], dtype=float), (n,)).astype(float)
+    except ValueError:
+        raise ValueError(f"lymphatic parameter '{key}' does not match the batch of {n} subject(s)") from None
+    bad = ~np.isfinite(arr) | ((arr <= 0) if positive else (arr < 0))
+    if np.any(bad):
+        allowed = "> 0" if positive else ">= 0"
+        raise ValueError(f"lymphatic parameter '{key}' must be finite and {allowed}, got {arr[bad][0]!r}")
+    return arr
+
+
+def _organ_masses(
+    d: Mapping[str, NDArray[np.float64]], groups: tuple[str, ...], extra: Mapping[str, NDArray[np.float64]]
+) -> NDArray[np.float64]:
+    n = d["BW"].size
+    organ_mass_g = np.full((n, len(groups)), np.nan)
+    for gi, organ in enumerate(groups):
+        if organ == "blood":
+            organ_mass_g[:, gi] = d["V_blood"] * 1000.0
+        elif organ in _STEM:
+            organ_mass_g[:, gi] = d[f"V_{organ}"] * 1000.0  # tissue density 1 g/mL
+        elif f"{organ}_mass_g" in extra:
+            organ_mass_g[:, gi] = extra[f"{organ}_mass_g"]
+    return organ_mass_g
+
+
+def _assemble_body(
+    b: LinearSystemBuilder,
+    params: Mapping[str, ArrayLike],
+    d: Mapping[str, NDArray[np.float64]],
+    renal_clearance_L_per_h: ArrayLike,
+    reference_liver_return: bool,
+    idx: Mapping[str, int],
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """Add the whole-body transfers to ``b``; return the phagocytic uptake (src, dst, Hill)."""
+    n = d["BW"].size
+    p = {k: _arr(params, k, n) for k in params}
     qc = d["QC"]
 
     # Lung: the whole cardiac output passes venous plasma -> lung capillaries -> arterial plasma.
@@ -343,8 +505,8 @@ def build_system(
         src = f"{organ}_blood" if organ == "liver" else f"{organ}_tissue"
         b.transfer(f"{organ}_pc", src, p[f"K{stem}RESrelease"])
         b.touch(f"{organ}_pc", src)
-        pc_src.append(_IDX[src])
-        pc_dst.append(_IDX[f"{organ}_pc"])
+        pc_src.append(idx[src])
+        pc_dst.append(idx[f"{organ}_pc"])
         k50 = p[f"K{stem}RES50"]
         if np.any(k50 <= 0):
             raise ValueError(f"PBPK parameter 'K{stem}RES50' must be > 0")
@@ -357,22 +519,8 @@ def build_system(
         raise ValueError(f"renal_clearance_L_per_h must be >= 0 and finite, got {renal}")
     b.transfer("kidney_blood", "urine", (p["KurineC"] * bw75 + renal) / d["Vb_kidney"])
     b.transfer("liver_tissue", "feces", p["KbileC"] * bw75 / d["Vt_liver"])
-
-    rows, cols, values = b.build()
-    organ_mass_g = np.full((n, len(OUTPUT_GROUPS)), np.nan)
-    for gi, organ in enumerate(OUTPUT_GROUPS):
-        if organ == "blood":
-            organ_mass_g[:, gi] = d["V_blood"] * 1000.0
-        elif organ in _STEM:
-            organ_mass_g[:, gi] = d[f"V_{organ}"] * 1000.0  # tissue density 1 g/mL
-    return LinearSystem(
-        n_states=len(STATE_NAMES),
-        rows=rows,
-        cols=cols,
-        values=values,
-        pc_src=np.array(pc_src, dtype=np.int64),
-        pc_dst=np.array(pc_dst, dtype=np.int64),
-        hill=np.ascontiguousarray(np.stack(hill, axis=1)),
-        dose_state=_IDX["venous_plasma"],
-        organ_mass_g=organ_mass_g,
+    return (
+        np.array(pc_src, dtype=np.int64),
+        np.array(pc_dst, dtype=np.int64),
+        np.ascontiguousarray(np.stack(hill, axis=1)),
     )

@@ -280,12 +280,18 @@ def _pbpk_dir() -> Traversable:
     return resources.files("nanobridge").joinpath("data", "pbpk")
 
 
+#: YAML files in ``data/pbpk/`` that are not parameter sets (the lymphatic-route kinetics).
+NOT_PARAMETER_SETS: frozenset[str] = frozenset({"lymphatic"})
+
+
 def available_parameter_sets() -> list[str]:
     """Names of the packaged parameter sets (the YAML file stems), sorted."""
     return sorted(
         entry.name.removesuffix(".yaml")
         for entry in _pbpk_dir().iterdir()
-        if entry.is_file() and entry.name.endswith(".yaml")
+        if entry.is_file()
+        and entry.name.endswith(".yaml")
+        and entry.name.removesuffix(".yaml") not in NOT_PARAMETER_SETS
     )
 
 
