@@ -31,6 +31,7 @@ from rich.table import Table
 
 import nanobridge
 from nanobridge.cli_qc import qc_app
+from nanobridge.cli_sln import InjectionVolumeOpt, RouteOpt, SiteOpt
 
 if TYPE_CHECKING:
     from nanobridge.domain import Scenario
@@ -292,21 +293,26 @@ def simulate(
     parameter_set: ParameterSetOpt = None,
     tumor_params: TumorParamsOpt = None,
     dataset_id: DatasetIdOpt = None,
+    route: RouteOpt = None,
+    site: SiteOpt = None,
+    injection_volume_ml: InjectionVolumeOpt = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Write the biodistribution: .csv (tidy) or .nc (NetCDF)."),
     ] = None,
     report: Annotated[Path | None, typer.Option("--report", help="Write an HTML report (.html).")] = None,
 ) -> None:
-    """Simulate one agent in one species and print its metrics."""
+    """Simulate one agent in one species (intravenous or an interstitial route) and print its metrics."""
     _check_suffix(out, DATA_SUFFIXES, "--out", "tidy CSV table or NetCDF")
     _check_suffix(report, REPORT_SUFFIXES, "--report", "HTML report")
     with _user_errors():
+        from nanobridge.cli_sln import route_options_to_scenario, sln_summary_table
         from nanobridge.domain import load_agent
         from nanobridge.workflows.assessment import assess
 
         agent = load_agent(agent_file)
         scenario = _resolve_scenario(species, scenario_file, body_weight_kg, duration_h)
+        scenario = route_options_to_scenario(scenario, route, site, injection_volume_ml)
         tparams, source = _tumor_params(tumor_params, dataset_id)
         with _progress() as progress:
             task = progress.add_task(f"simulating {agent.name} in a {scenario.species}", total=1)
@@ -327,6 +333,9 @@ def simulate(
             soft_wrap=True,
         )
         console.print(_metrics_table(run))
+        sln_table = sln_summary_table(run.biodistribution)
+        if sln_table is not None:
+            console.print(sln_table)
         for note in run.notes:
             if note.startswith("parameter set "):
                 continue
@@ -728,9 +737,11 @@ def version() -> None:
 def _register_subcommands() -> None:
     """Commands defined in their own modules (each has ``register(app)``); imported here, after the
     shared helpers above exist, since those modules import them lazily from this one."""
+    from nanobridge.cli_design import register as register_design
     from nanobridge.cli_safety import register as register_safety
 
     register_safety(app)
+    register_design(app)
 
 
 _register_subcommands()
