@@ -739,9 +739,11 @@ def _register_subcommands() -> None:
     shared helpers above exist, since those modules import them lazily from this one."""
     from nanobridge.cli_design import register as register_design
     from nanobridge.cli_safety import register as register_safety
+    from nanobridge.cli_store import register as register_store
 
     register_safety(app)
     register_design(app)
+    register_store(app)
 
 
 _register_subcommands()
