@@ -28,7 +28,7 @@ NTDB = Path(__file__).resolve().parents[2] / "shared" / "validation" / "nano_tum
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
-    """The full demo (90 days, hourly): about 3 s."""
+    """The full demo (180 days, hourly): a few seconds."""
     return run_demo_full(tmp_path_factory.mktemp("demo"))
 
 
@@ -47,7 +47,7 @@ def test_demo_writes_report_and_tidy_csvs(demo: DemoResult) -> None:
     assert len(demo.data_files) == 2 * len(demo.assessments)
     df = pd.read_csv(demo.data_files[0])
     assert tuple(df.columns) == TIDY_COLUMNS
-    assert df["time_h"].max() == 2160
+    assert df["time_h"].max() == 4320
 
 
 def test_demo_covers_the_example_agents_in_mouse_and_human(demo: DemoResult, demo_html: str) -> None:
@@ -69,7 +69,10 @@ def test_report_has_plots_for_every_run(demo: DemoResult, demo_html: str) -> Non
     n_runs = sum(len(a.runs) for a in demo.assessments)
     n_imaging = sum(len(r.imaging) for a in demo.assessments for r in a.runs)
     assert n_imaging >= 4  # the C dot (PET, NIRF) and the iron oxide (MRI) in mouse and human
-    n_figures = 4 * n_runs + n_imaging + (len(demo.qc.figures) if demo.qc is not None else 0)
+    from nanobridge.workflows.safety import safety_figure
+
+    n_safety = sum(safety_figure(rep) is not None for rep in demo.safety)  # retention charts
+    n_figures = 4 * n_runs + n_imaging + (len(demo.qc.figures) if demo.qc is not None else 0) + n_safety
     assert demo_html.count('class="plotly-graph-div"') == n_figures
     for kind in ("amount", "conc", "tumor", "clearance", "img-pet"):
         assert f'id="fig-1-1-{kind}"' in demo_html
@@ -254,3 +257,15 @@ def test_report_has_imaging_and_dosimetry_sections(demo: DemoResult, demo_html: 
         if run.scenario.species == "human":
             assert "phantom" in run.dose.dose_factor_model
     assert "partial dose, a lower bound" in demo_html  # the mouse run's local-absorption doses
+
+
+def test_demo_report_has_a_safety_section_per_agent(demo: DemoResult, demo_html: str) -> None:
+    assert 'id="safety"' in demo_html and "Safe-by-design assessment" in demo_html
+    assert len(demo.safety) == len(demo.assessments)
+    for rep, assessment in zip(demo.safety, demo.assessments, strict=True):
+        assert rep.agent == assessment.agent.name
+        # the demo runs reach 180 d, so every retention checkpoint is available
+        assert {p.day for p in rep.retention} >= {30, 90, 180}
+        assert all(p.pct_id == p.pct_id for p in rep.retention)  # no NaN: the runs are long enough
+    gold = next(r for r in demo.safety if "gold" in r.agent.lower())
+    assert any(f.severity in ("high", "critical") for f in gold.findings)  # hepatic retention of 100 nm gold

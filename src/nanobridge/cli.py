@@ -259,8 +259,10 @@ def demo(
     ] = Path("nanobridge-report"),
     duration_h: Annotated[
         float,
-        typer.Option("--duration-h", help="Simulated time \\[h]; 2160 h = 90 days (retention at 30/90 d)."),
-    ] = 2160.0,
+        typer.Option(
+            "--duration-h", help="Simulated time \\[h]; 4320 h = 180 days (retention at 30/90/180 d)."
+        ),
+    ] = 4320.0,
 ) -> None:
     """Run the example agents in a tumour-bearing mouse and a patient and write the HTML report."""
     with _user_errors():

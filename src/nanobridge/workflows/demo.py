@@ -1,8 +1,9 @@
 """The demonstration: the packaged example agents in a tumour-bearing mouse and in a patient.
 
 ``run_demo(out_dir)`` simulates each example agent (the C dot for PET and optical imaging, the
-100 nm PEG-gold particle and, when packaged, the iron-oxide MRI agent) for 90 days with hourly
-output in the mouse and human example scenarios, and writes
+100 nm PEG-gold particle and, when packaged, the iron-oxide MRI agent) for 180 days with hourly
+output in the mouse and human example scenarios, assesses each for safety by design (reusing those
+runs), and writes
 
 - ``out_dir/index.html``: the self-contained report (:mod:`nanobridge.workflows.report`);
 - ``out_dir/data/<agent>_<species>.csv``: each run's biodistribution as a tidy table;
@@ -25,9 +26,11 @@ from nanobridge.domain import (
     load_example_agent,
     load_example_scenario,
 )
+from nanobridge.science.safety.findings import SafetyReport
 from nanobridge.workflows.assessment import Assessment, assess
 from nanobridge.workflows.qc import QCExampleSummary, dls_rows, qc_example_summary
 from nanobridge.workflows.report import write_report
+from nanobridge.workflows.safety import safety_from_assessment
 
 __all__ = [
     "DEMO_AGENTS",
@@ -43,8 +46,8 @@ __all__ = [
 DEMO_AGENTS: tuple[str, ...] = ("cdot_pet_optical", "gold_peg_100nm", "iron_oxide_mri")
 #: Example scenarios of the demo.
 DEMO_SCENARIOS: tuple[str, ...] = ("mouse_tumor", "human_tumor")
-#: 90 days, so that retention at 30 and 90 days is part of the result [h].
-DEMO_DURATION_H = 2160.0
+#: 180 days, so that retention at 30, 90 and 180 days (the safety checkpoints) is part of the result [h].
+DEMO_DURATION_H = 4320.0
 #: Hourly output [h].
 DEMO_OUTPUT_INTERVAL_H = 1.0
 
@@ -61,6 +64,7 @@ class DemoResult:
     assessments: tuple[Assessment, ...]
     qc: QCExampleSummary | None = None
     qc_files: tuple[Path, ...] = ()
+    safety: tuple[SafetyReport, ...] = ()
 
 
 def demo_inputs(
@@ -110,6 +114,7 @@ def run_demo_full(
 
         assessments.append(assess(agent, scenarios, progress=step))
         done += len(scenarios)
+    safety = tuple(safety_from_assessment(a) for a in assessments)
 
     summary: QCExampleSummary | None = None
     if qc:
@@ -142,6 +147,7 @@ def run_demo_full(
         run_files=links,
         qc=summary,
         qc_files={path.stem: path.relative_to(out).as_posix() for path in qc_files},
+        safety=safety,
     )
     if progress is not None:
         progress("done", total, total)
@@ -151,6 +157,7 @@ def run_demo_full(
         assessments=tuple(assessments),
         qc=summary,
         qc_files=tuple(qc_files),
+        safety=safety,
     )
 
 

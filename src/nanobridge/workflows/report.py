@@ -43,6 +43,7 @@ from nanobridge.workflows.assessment import (
 from nanobridge.workflows.imaging import ImagingSummary
 
 if TYPE_CHECKING:
+    from nanobridge.science.safety.findings import SafetyReport
     from nanobridge.workflows.qc import QCExampleSummary
 
 __all__ = ["model_choices", "render_report", "spec_rows", "write_report"]
@@ -742,13 +743,16 @@ def render_report(
     run_files: Mapping[str, str] | None = None,
     qc: QCExampleSummary | None = None,
     qc_files: Mapping[str, str] | None = None,
+    safety: Sequence[SafetyReport] | None = None,
 ) -> str:
     """The report as HTML text.
 
     ``run_files`` maps a run's subject id (``'<agent>/<species>'``) to a file name (relative to
     the report) to link as that run's data download. ``qc`` adds the "Manufacturing QC" section
     (:func:`nanobridge.workflows.qc.qc_example_summary`), its citations join the reference list;
-    ``qc_files`` maps a label to a data file (relative to the report) to link from it.
+    ``qc_files`` maps a label to a data file (relative to the report) to link from it. ``safety``
+    adds a "Safe-by-design" section with one findings table per agent
+    (:func:`nanobridge.workflows.safety.safety_from_assessment`).
     """
     if not assessments:
         raise ValueError("render_report() needs at least one assessment")
@@ -827,6 +831,17 @@ def render_report(
         )
     if qc is not None:
         keys.extend(qc.citations)
+    safety_blocks: list[dict[str, Any]] = []
+    for rep in safety or ():
+        from nanobridge.workflows.safety import safety_section_html
+
+        keys.extend(rep.citation_keys)
+        safety_blocks.append(
+            {
+                "agent": rep.agent,
+                "html": Markup(safety_section_html(rep, section_id=f"safety-{_slug(rep.agent)}")),
+            }
+        )
     references = unique_references(dict.fromkeys(keys))
     ref_numbers = {ref.key: i + 1 for i, ref in enumerate(references)}
     ref_target = {ref.key: ref.key for ref in references}
@@ -863,6 +878,7 @@ def render_report(
         "ref_target": ref_target,
         "plotlyjs": Markup(get_plotlyjs()),
         "qc": None if qc is None else _qc_block(qc, qc_files or {}),
+        "safety": safety_blocks,
     }
     return _environment().get_template("report.html.j2").render(**context)
 
@@ -876,13 +892,20 @@ def write_report(
     run_files: Mapping[str, str] | None = None,
     qc: QCExampleSummary | None = None,
     qc_files: Mapping[str, str] | None = None,
+    safety: Sequence[SafetyReport] | None = None,
 ) -> Path:
     """Render :func:`render_report` to ``path`` (``.html``/``.htm``); returns the path."""
     p = Path(path)
     if p.suffix.lower() not in (".html", ".htm"):
         raise ValueError(f"cannot write the report to '{p}': use a .html file name")
     text = render_report(
-        assessments, title=title, generated_at=generated_at, run_files=run_files, qc=qc, qc_files=qc_files
+        assessments,
+        title=title,
+        generated_at=generated_at,
+        run_files=run_files,
+        qc=qc,
+        qc_files=qc_files,
+        safety=safety,
     )
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(text, encoding="utf-8")

@@ -40,15 +40,20 @@ from nanobridge.science.safety.findings import (
 )
 
 if TYPE_CHECKING:
+    from nanobridge.science.dosimetry.mird import DoseReport
     from nanobridge.science.imaging.optical import WindowComparison
+    from nanobridge.science.pbpk.biodistribution import Biodistribution
+    from nanobridge.workflows.assessment import Assessment
 
 __all__ = [
     "DEFAULT_SPECIES",
     "SAFETY_DURATION_H",
     "safety_assessment",
     "safety_figure",
+    "safety_from_assessment",
     "safety_runs",
     "safety_section_html",
+    "species_run",
 ]
 
 #: Simulated time of the assessment [h]: 180 days, the last retention checkpoint.
@@ -90,71 +95,97 @@ def safety_runs(
             scenario = original.evolve(duration_h=duration_h)
             notes.append(
                 f"simulated for {duration_h / 24:g} d (the scenario asks {original.duration_h:g} h) to "
-                "reach the "
-                "last retention checkpoint"
+                "reach the last retention checkpoint"
             )
         scenario.cite()
         bd = simulate_agent(agent, scenario, parameter_set=parameter_set)
-        dose = None
-        min_activity = None
-        setting = ""
-        label = agent.labels.radionuclide
-        if label is not None:
-            # heavy modules (decay data, photon Monte Carlo tables): only for agents that need them
-            from nanobridge.science.dosimetry.mird import absorbed_doses, default_dose_factors
-            from nanobridge.science.imaging.nuclear import nuclear_imaging
+        runs.append(species_run(agent, scenario, bd, notes=notes))
+    return runs
 
+
+def species_run(
+    agent: AgentSpec,
+    scenario: Scenario,
+    bd: Biodistribution,
+    *,
+    dose: DoseReport | None = None,
+    notes: Sequence[str] = (),
+) -> SpeciesRun:
+    """What the rules need from one simulated scenario: the dose report (computed with the default
+    dose factors unless given), the minimum PET/SPECT activity for detection and the NIR-I/NIR-II
+    comparison. A part that cannot be computed is left out with a note, never an error."""
+    notes = list(notes)
+    min_activity = None
+    setting = ""
+    label = agent.labels.radionuclide
+    if label is not None:
+        # heavy modules (decay data, photon Monte Carlo tables): only for agents that need them
+        from nanobridge.science.dosimetry.mird import absorbed_doses, default_dose_factors
+        from nanobridge.science.imaging.nuclear import nuclear_imaging
+
+        if dose is None:
             try:
                 dose = absorbed_doses(bd, agent, scenario, default_dose_factors(scenario.species))
-                cite(*dose.citation_keys)
             except ValueError as exc:
                 notes.append(f"dosimetry not assessed: {exc}")
-            modality = label.entry.imaging_modality
-            if modality is not None:
-                try:
-                    r = nuclear_imaging(bd, agent, scenario, scanner=_scanner(modality, scenario.species))
-                    min_activity = r.min_activity_MBq
-                    setting = (
-                        f"{r.modality} on {r.scanner}, {r.scan_duration_min:g} min scan, CNR ≥ {r.rose_k:g} "
-                        "(Rose criterion) at the best time"
-                    )
-                    cite(*r.citations)
-                except ValueError as exc:
-                    notes.append(f"minimum activity for detection not assessed: {exc}")
-        nir: dict[str, WindowComparison] = {}
-        fl = agent.labels.fluorophore
-        if fl is not None and fl.window != "NIR-II":
-            from nanobridge.science.imaging.optical import compare_nir_windows
-
-            if scenario.dose_mg is None:
-                notes.append(
-                    "NIR-I/NIR-II comparison not run: the scenario gives no mass dose (dose_mg_per_kg) to "
-                    "turn "
-                    "%ID/g into dye concentration"
+        if dose is not None:
+            cite(*dose.citation_keys)
+        modality = label.entry.imaging_modality
+        if modality is not None:
+            try:
+                r = nuclear_imaging(bd, agent, scenario, scanner=_scanner(modality, scenario.species))
+                min_activity = r.min_activity_MBq
+                setting = (
+                    f"{r.modality} on {r.scanner}, {r.scan_duration_min:g} min scan, CNR ≥ {r.rose_k:g} "
+                    "(Rose criterion) at the best time"
                 )
-            else:
-                depth = rule_constant("nir_comparison_depth_mm").number
-                try:
-                    for criterion in ("cnr", "both"):
-                        nir[criterion] = compare_nir_windows(
-                            bd, agent, scenario, depth_mm=depth, criterion=criterion
-                        )
-                        cite(*nir[criterion].citation_keys)
-                except ValueError as exc:
-                    notes.append(f"NIR-I/NIR-II comparison not run: {exc}")
-                    nir = {}
-        runs.append(
-            SpeciesRun(
-                scenario=scenario,
-                biodistribution=bd,
-                dose=dose,
-                min_activity_MBq=min_activity,
-                min_activity_setting=setting,
-                nir_windows=nir,
-                notes=tuple(notes),
+                cite(*r.citations)
+            except ValueError as exc:
+                notes.append(f"minimum activity for detection not assessed: {exc}")
+    nir: dict[str, WindowComparison] = {}
+    fl = agent.labels.fluorophore
+    if fl is not None and fl.window != "NIR-II":
+        from nanobridge.science.imaging.optical import compare_nir_windows
+
+        if scenario.dose_mg is None:
+            notes.append(
+                "NIR-I/NIR-II comparison not run: the scenario gives no mass dose (dose_mg_per_kg) to turn "
+                "%ID/g into dye concentration"
             )
-        )
-    return runs
+        else:
+            depth = rule_constant("nir_comparison_depth_mm").number
+            try:
+                for criterion in ("cnr", "both"):
+                    nir[criterion] = compare_nir_windows(
+                        bd, agent, scenario, depth_mm=depth, criterion=criterion
+                    )
+                    cite(*nir[criterion].citation_keys)
+            except ValueError as exc:
+                notes.append(f"NIR-I/NIR-II comparison not run: {exc}")
+                nir = {}
+    return SpeciesRun(
+        scenario=scenario,
+        biodistribution=bd,
+        dose=dose,
+        min_activity_MBq=min_activity,
+        min_activity_setting=setting,
+        nir_windows=nir,
+        notes=tuple(notes),
+    )
+
+
+def safety_from_assessment(
+    assessment: Assessment, evidence: ncl.EvidenceSet | str | Path | None = None
+) -> SafetyReport:
+    """The safe-by-design assessment reusing an assessment's simulations and dose reports (no new
+    PBPK run): retention checkpoints beyond a run's end are reported as not available."""
+    held = ncl.load_evidence(evidence) if isinstance(evidence, str | Path) else evidence
+    with collect_citations() as used:
+        agent = assessment.agent
+        agent.cite()
+        runs = [species_run(agent, r.scenario, r.biodistribution, dose=r.dose) for r in assessment.runs]
+        report = evaluate_safety(agent, runs, held)
+    return report.model_copy(update={"citation_keys": used.keys})
 
 
 def safety_assessment(
