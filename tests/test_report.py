@@ -269,3 +269,11 @@ def test_demo_report_has_a_safety_section_per_agent(demo: DemoResult, demo_html:
         assert all(p.pct_id == p.pct_id for p in rep.retention)  # no NaN: the runs are long enough
     gold = next(r for r in demo.safety if "gold" in r.agent.lower())
     assert any(f.severity in ("high", "critical") for f in gold.findings)  # hepatic retention of 100 nm gold
+
+
+def test_demo_writes_and_links_the_ind_dossier(demo: DemoResult, demo_html: str) -> None:
+    assert demo.dossier is not None and demo.dossier.is_file()
+    assert (demo.dossier.parent / "dossier.pdf").is_file()
+    assert (demo.dossier.parent / "readiness.csv").is_file()
+    assert 'href="dossier/index.html"' in demo_html and 'id="dossier"' in demo_html
+    assert "% ready" in demo_html

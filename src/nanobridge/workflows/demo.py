@@ -65,6 +65,7 @@ class DemoResult:
     qc: QCExampleSummary | None = None
     qc_files: tuple[Path, ...] = ()
     safety: tuple[SafetyReport, ...] = ()
+    dossier: Path | None = None
 
 
 def demo_inputs(
@@ -95,6 +96,7 @@ def run_demo_full(
     duration_h: float = DEMO_DURATION_H,
     progress: DemoProgress | None = None,
     qc: bool = True,
+    dossier: bool = True,
 ) -> DemoResult:
     """Run the demo and return the report path, the data files and the assessments (and, with
     ``qc``, the QC example summary and its data files)."""
@@ -103,7 +105,7 @@ def run_demo_full(
         raise ValueError(f"cannot write the demo to '{out}': it exists and is not a folder")
     agents, scenarios = demo_inputs(duration_h)
     n_runs = len(agents) * len(scenarios)
-    total = n_runs + 2 + int(qc)  # + QC examples + data files + report
+    total = n_runs + 2 + int(qc) + int(dossier)  # + QC examples + data files + dossier + report
     done = 0
     assessments: list[Assessment] = []
     for agent in agents:
@@ -138,6 +140,13 @@ def run_demo_full(
     qc_files = _write_qc_tables(summary, data_dir) if summary is not None else []
     done += 1
 
+    dossier_link: dict[str, str] | None = None
+    dossier_path: Path | None = None
+    if dossier:
+        if progress is not None:
+            progress("IND readiness dossier", done, total)
+        dossier_link, dossier_path = _write_demo_dossier(agents[0], out / "dossier", summary)
+
     if progress is not None:
         progress("rendering the report", done, total)
     report = write_report(
@@ -148,6 +157,7 @@ def run_demo_full(
         qc=summary,
         qc_files={path.stem: path.relative_to(out).as_posix() for path in qc_files},
         safety=safety,
+        dossier=dossier_link,
     )
     if progress is not None:
         progress("done", total, total)
@@ -158,7 +168,37 @@ def run_demo_full(
         qc=summary,
         qc_files=tuple(qc_files),
         safety=safety,
+        dossier=dossier_path,
     )
+
+
+def _write_demo_dossier(
+    agent: AgentSpec, out_dir: Path, qc: QCExampleSummary | None
+) -> tuple[dict[str, str], Path]:
+    """``agent``'s IND readiness dossier (HTML, PDF, readiness tables, ISA-TAB-Nano), with the
+    illustrative evidence manifest packaged for it (``data/examples/evidence/<example>/``) when
+    there is one; returns the report's link data and the dossier's HTML path."""
+    from importlib import resources
+
+    from nanobridge.workflows.dossier import build_dossier, write_dossier
+
+    example = next((n for n in DEMO_AGENTS if load_example_agent(n).name == agent.name), None)
+    manifest: Path | None = None
+    if example is not None:
+        evidence = resources.files("nanobridge") / "data" / "examples" / "evidence"
+        candidate = evidence / example / "manifest.yaml"
+        manifest = Path(str(candidate)) if candidate.is_file() else None
+    d = build_dossier(agent, manifest, qc=qc if qc is not None else False)
+    files = write_dossier(d, out_dir, pdf=True)
+    score = d.readiness.overall_pct
+    link = {
+        "agent": agent.name,
+        "href": f"{out_dir.name}/index.html",
+        "score": "n/a" if score is None else f"{score:.0f} % ready",
+    }
+    if files.pdf is not None:
+        link["pdf"] = f"{out_dir.name}/{files.pdf.name}"
+    return link, files.html
 
 
 def _write_qc_tables(summary: QCExampleSummary, data_dir: Path) -> list[Path]:

@@ -744,6 +744,7 @@ def render_report(
     qc: QCExampleSummary | None = None,
     qc_files: Mapping[str, str] | None = None,
     safety: Sequence[SafetyReport] | None = None,
+    dossier: Mapping[str, str] | None = None,
 ) -> str:
     """The report as HTML text.
 
@@ -752,7 +753,8 @@ def render_report(
     (:func:`nanobridge.workflows.qc.qc_example_summary`), its citations join the reference list;
     ``qc_files`` maps a label to a data file (relative to the report) to link from it. ``safety``
     adds a "Safe-by-design" section with one findings table per agent
-    (:func:`nanobridge.workflows.safety.safety_from_assessment`).
+    (:func:`nanobridge.workflows.safety.safety_from_assessment`). ``dossier`` (keys ``agent``,
+    ``href``, ``score`` and optionally ``pdf``) links an IND readiness dossier written beside the report.
     """
     if not assessments:
         raise ValueError("render_report() needs at least one assessment")
@@ -879,6 +881,7 @@ def render_report(
         "plotlyjs": Markup(get_plotlyjs()),
         "qc": None if qc is None else _qc_block(qc, qc_files or {}),
         "safety": safety_blocks,
+        "dossier": dict(dossier) if dossier else None,
     }
     return _environment().get_template("report.html.j2").render(**context)
 
@@ -893,6 +896,7 @@ def write_report(
     qc: QCExampleSummary | None = None,
     qc_files: Mapping[str, str] | None = None,
     safety: Sequence[SafetyReport] | None = None,
+    dossier: Mapping[str, str] | None = None,
 ) -> Path:
     """Render :func:`render_report` to ``path`` (``.html``/``.htm``); returns the path."""
     p = Path(path)
@@ -906,6 +910,7 @@ def write_report(
         qc=qc,
         qc_files=qc_files,
         safety=safety,
+        dossier=dossier,
     )
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(text, encoding="utf-8")
