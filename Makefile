@@ -29,7 +29,7 @@ typecheck: $(DEVSTAMP)
 	$(BIN)/mypy src/nanobridge
 
 pytest: $(DEVSTAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 test: lint typecheck pytest
 
