@@ -741,11 +741,13 @@ def _register_subcommands() -> None:
     shared helpers above exist, since those modules import them lazily from this one."""
     from nanobridge.cli_design import register as register_design
     from nanobridge.cli_dossier import register as register_dossier
+    from nanobridge.cli_population import register as register_population
     from nanobridge.cli_safety import register as register_safety
     from nanobridge.cli_store import register as register_store
 
     register_safety(app)
     register_design(app)
+    register_population(app)
     register_dossier(app)
     register_store(app)
 
