@@ -72,7 +72,10 @@ def test_report_has_plots_for_every_run(demo: DemoResult, demo_html: str) -> Non
     from nanobridge.workflows.safety import safety_figure
 
     n_safety = sum(safety_figure(rep) is not None for rep in demo.safety)  # retention charts
-    n_figures = 4 * n_runs + n_imaging + (len(demo.qc.figures) if demo.qc is not None else 0) + n_safety
+    n_sln = len(demo.sln.assessments) if demo.sln is not None else 0  # node time courses
+    n_figures = (
+        4 * n_runs + n_imaging + (len(demo.qc.figures) if demo.qc is not None else 0) + n_safety + n_sln
+    )
     assert demo_html.count('class="plotly-graph-div"') == n_figures
     for kind in ("amount", "conc", "tumor", "clearance", "img-pet"):
         assert f'id="fig-1-1-{kind}"' in demo_html
@@ -277,3 +280,14 @@ def test_demo_writes_and_links_the_ind_dossier(demo: DemoResult, demo_html: str)
     assert (demo.dossier.parent / "readiness.csv").is_file()
     assert 'href="dossier/index.html"' in demo_html and 'id="dossier"' in demo_html
     assert "% ready" in demo_html
+
+
+def test_demo_report_has_the_sentinel_lymph_node_section(demo: DemoResult, demo_html: str) -> None:
+    assert demo.sln is not None and 'id="sln"' in demo_html
+    assert [r.time_course.species for r in demo.sln.assessments] == ["mouse", "human"]
+    for run in demo.sln.assessments:
+        tc = run.time_course
+        assert tc.peak_node_1_pct_id > 0 and tc.route in ("subcutaneous", "peritumoral")
+    agents = [row["agent"] for row in demo.sln.comparison]
+    assert len(agents) == 3  # the C'-dot-like agent, 99mTc-sulfur colloid, indocyanine green
+    assert 'id="fig-sln-0"' in demo_html and "Against the clinical references" in demo_html

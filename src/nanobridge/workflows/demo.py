@@ -31,6 +31,7 @@ from nanobridge.workflows.assessment import Assessment, assess
 from nanobridge.workflows.qc import QCExampleSummary, dls_rows, qc_example_summary
 from nanobridge.workflows.report import write_report
 from nanobridge.workflows.safety import safety_from_assessment
+from nanobridge.workflows.sln import SLNDemo, sln_demo
 
 __all__ = [
     "DEMO_AGENTS",
@@ -66,6 +67,7 @@ class DemoResult:
     qc_files: tuple[Path, ...] = ()
     safety: tuple[SafetyReport, ...] = ()
     dossier: Path | None = None
+    sln: SLNDemo | None = None
 
 
 def demo_inputs(
@@ -117,6 +119,7 @@ def run_demo_full(
         assessments.append(assess(agent, scenarios, progress=step))
         done += len(scenarios)
     safety = tuple(safety_from_assessment(a) for a in assessments)
+    sln = sln_demo()
 
     summary: QCExampleSummary | None = None
     if qc:
@@ -158,6 +161,7 @@ def run_demo_full(
         qc_files={path.stem: path.relative_to(out).as_posix() for path in qc_files},
         safety=safety,
         dossier=dossier_link,
+        sln=sln,
     )
     if progress is not None:
         progress("done", total, total)
@@ -169,6 +173,7 @@ def run_demo_full(
         qc_files=tuple(qc_files),
         safety=safety,
         dossier=dossier_path,
+        sln=sln,
     )
 
 

@@ -10,6 +10,7 @@ choices and the full reference list of everything cited.
 from __future__ import annotations
 
 import html
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from nanobridge.workflows.imaging import ImagingSummary
 if TYPE_CHECKING:
     from nanobridge.science.safety.findings import SafetyReport
     from nanobridge.workflows.qc import QCExampleSummary
+    from nanobridge.workflows.sln import SLNDemo
 
 __all__ = ["model_choices", "render_report", "spec_rows", "write_report"]
 
@@ -745,6 +747,7 @@ def render_report(
     qc_files: Mapping[str, str] | None = None,
     safety: Sequence[SafetyReport] | None = None,
     dossier: Mapping[str, str] | None = None,
+    sln: SLNDemo | None = None,
 ) -> str:
     """The report as HTML text.
 
@@ -755,6 +758,7 @@ def render_report(
     adds a "Safe-by-design" section with one findings table per agent
     (:func:`nanobridge.workflows.safety.safety_from_assessment`). ``dossier`` (keys ``agent``,
     ``href``, ``score`` and optionally ``pdf``) links an IND readiness dossier written beside the report.
+    ``sln`` adds the sentinel-lymph-node section (:func:`nanobridge.workflows.sln.sln_demo`).
     """
     if not assessments:
         raise ValueError("render_report() needs at least one assessment")
@@ -844,6 +848,8 @@ def render_report(
                 "html": Markup(safety_section_html(rep, section_id=f"safety-{_slug(rep.agent)}")),
             }
         )
+    if sln is not None:
+        keys.extend(sln.citation_keys)
     references = unique_references(dict.fromkeys(keys))
     ref_numbers = {ref.key: i + 1 for i, ref in enumerate(references)}
     ref_target = {ref.key: ref.key for ref in references}
@@ -882,6 +888,7 @@ def render_report(
         "qc": None if qc is None else _qc_block(qc, qc_files or {}),
         "safety": safety_blocks,
         "dossier": dict(dossier) if dossier else None,
+        "sln": None if sln is None else _sln_block(sln),
     }
     return _environment().get_template("report.html.j2").render(**context)
 
@@ -897,6 +904,7 @@ def write_report(
     qc_files: Mapping[str, str] | None = None,
     safety: Sequence[SafetyReport] | None = None,
     dossier: Mapping[str, str] | None = None,
+    sln: SLNDemo | None = None,
 ) -> Path:
     """Render :func:`render_report` to ``path`` (``.html``/``.htm``); returns the path."""
     p = Path(path)
@@ -911,10 +919,60 @@ def write_report(
         qc_files=qc_files,
         safety=safety,
         dossier=dossier,
+        sln=sln,
     )
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(text, encoding="utf-8")
     return p
+
+
+def _sln_block(sln: SLNDemo) -> dict[str, Any]:
+    """Figures and tables of the sentinel-lymph-node section."""
+    from nanobridge.workflows.sln import sln_figure
+
+    def fmt(value: float | None, unit: str = "") -> str:
+        if value is None or not math.isfinite(value):
+            return "—"
+        return format_value(value) + (f" {unit}" if unit else "")
+
+    runs = []
+    for i, run in enumerate(sln.assessments):
+        tc = run.time_course
+        window = (
+            f"{fmt(tc.window_start_h)}–{fmt(tc.window_end_h)} h"
+            if tc.window_start_h is not None and tc.window_end_h is not None
+            else "none (node 2 follows node 1 too closely)"
+        )
+        rows = [
+            ("depot half-time", fmt(tc.depot_half_life_h, "h")),
+            ("share of depot clearance to the lymph", fmt(100 * tc.lymph_fraction, "%")),
+            ("node retention per pass", fmt(tc.node_retention_per_pass)),
+            (
+                f"node 1 ({tc.first_node}) peak",
+                f"{fmt(tc.peak_node_1_pct_id, '%ID')} at {fmt(tc.peak_node_1_time_h, 'h')}",
+            ),
+            ("imaging window", window),
+        ]
+        runs.append(
+            {
+                "title": f"{tc.species}: {tc.route} at the {tc.injection_site}",
+                "rows": rows,
+                "figure": _figure_html(sln_figure(tc), f"fig-sln-{i}"),
+                "notes": list(run.notes) + list(tc.assumptions),
+            }
+        )
+    comparison = [
+        {
+            "agent": r["agent"],
+            "d": fmt(r["hydrodynamic_diameter_nm"], "nm"),
+            "depot": fmt(r["depot_half_life_h"], "h"),
+            "peak": f"{fmt(r['peak_node_1_pct_id'], '%ID')} at {fmt(r['peak_node_1_time_h'], 'h')}",
+            "n1_24": fmt(r["node_1_pct_id_24h"], "%ID"),
+            "n2_24": fmt(r["node_2_pct_id_24h"], "%ID"),
+        }
+        for r in sln.comparison
+    ]
+    return {"runs": runs, "comparison": comparison, "comparison_scenario": sln.comparison_scenario}
 
 
 def _dose_block(run: ScenarioRun) -> dict[str, Any] | None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import plotly.graph_objects as go
 from pydantic import BaseModel, ConfigDict, Field
 
 from nanobridge.citations import cite
@@ -37,8 +38,11 @@ from nanobridge.science.pbpk.solver import SolverOptions
 
 __all__ = [
     "ADIPOSE_LAYER",
+    "DEMO_SLN_REFERENCES",
+    "DEMO_SLN_SCENARIOS",
     "REFERENCE_AGENTS",
     "SLNAssessment",
+    "SLNDemo",
     "SLNNuclearResult",
     "SLNTimeCourse",
     "assess_sln",
@@ -46,6 +50,8 @@ __all__ = [
     "example_sln_agent",
     "example_sln_scenario",
     "skin_fat_tissue",
+    "sln_demo",
+    "sln_figure",
     "sln_nirf",
     "sln_nuclear",
     "sln_time_course",
@@ -534,3 +540,79 @@ def compare_sln_agents(
             }
         )
     return rows
+
+
+# -- demo ------------------------------------------------------------------------------------
+
+#: The demo's SLN runs: the C'-dot-like agent in these packaged scenarios.
+DEMO_SLN_SCENARIOS: tuple[str, ...] = ("mouse_footpad_sc", "human_breast_peritumoral")
+#: Agents compared with the C'-dot-like one in the human scenario (clinical references).
+DEMO_SLN_REFERENCES: tuple[str, ...] = ("tc99m_sulfur_colloid", "indocyanine_green")
+
+
+class SLNDemo(BaseModel):
+    """The demo's SLN part: the C'-dot-like agent's assessments and a comparison table in the human
+    scenario with the clinical reference agents."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    assessments: list[SLNAssessment]
+    comparison_scenario: str
+    comparison: list[dict[str, Any]]
+    citation_keys: list[str]
+
+
+def sln_demo() -> SLNDemo:
+    """Run the demo's SLN scenarios (``cdot_sln`` in :data:`DEMO_SLN_SCENARIOS`) and compare it with
+    99mTc-sulfur colloid and indocyanine green in the human scenario."""
+    from nanobridge.citations import collect_citations
+
+    with collect_citations() as used:
+        agent = example_sln_agent("cdot_sln")
+        agent.cite()
+        runs = [assess_sln(agent, example_sln_scenario(name)) for name in DEMO_SLN_SCENARIOS]
+        for run in runs:
+            cite(*run.time_course.citation_keys)
+        human = example_sln_scenario(DEMO_SLN_SCENARIOS[-1])
+        refs = [example_sln_agent(name) for name in DEMO_SLN_REFERENCES]
+        for ref in refs:
+            ref.cite()
+        table = compare_sln_agents([agent, *refs], human)
+    return SLNDemo(
+        assessments=runs,
+        comparison_scenario=DEMO_SLN_SCENARIOS[-1],
+        comparison=table,
+        citation_keys=list(used.keys),
+    )
+
+
+def sln_figure(tc: SLNTimeCourse) -> go.Figure:
+    """Injection site, first and second node and blood [%ID] over time, with the imaging window."""
+    fig = go.Figure()
+    for name, values, dash in (
+        ("injection site", tc.injection_site_pct_id, "dot"),
+        (f"node 1 ({tc.first_node})", tc.node_1_pct_id, "solid"),
+        (f"node 2 ({tc.second_node})", tc.node_2_pct_id, "dash"),
+        ("blood", tc.blood_pct_id, "dashdot"),
+    ):
+        fig.add_trace(go.Scatter(x=tc.times_h, y=values, mode="lines", name=name, line={"dash": dash}))
+    if tc.window_start_h is not None and tc.window_end_h is not None:
+        fig.add_vrect(
+            x0=tc.window_start_h,
+            x1=tc.window_end_h,
+            fillcolor="#2ca02c",
+            opacity=0.12,
+            line_width=0,
+            annotation_text="node 1 bright, node 2 not yet",
+            annotation_position="top left",
+        )
+    fig.update_layout(
+        title=f"{tc.agent_name}: {tc.route} at the {tc.species} {tc.injection_site}",
+        xaxis_title="time after injection [h]",
+        yaxis_title="amount [%ID]",
+        yaxis_type="log",
+        height=380,
+        margin={"l": 60, "r": 20, "t": 50, "b": 50},
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return fig
