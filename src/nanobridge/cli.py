@@ -744,12 +744,14 @@ def _register_subcommands() -> None:
     from nanobridge.cli_population import register as register_population
     from nanobridge.cli_safety import register as register_safety
     from nanobridge.cli_store import register as register_store
+    from nanobridge.cli_web import register as register_web
 
     register_safety(app)
     register_design(app)
     register_population(app)
     register_dossier(app)
     register_store(app)
+    register_web(app)
 
 
 _register_subcommands()
