@@ -742,11 +742,13 @@ def _register_subcommands() -> None:
     from nanobridge.cli_design import register as register_design
     from nanobridge.cli_dossier import register as register_dossier
     from nanobridge.cli_population import register as register_population
+    from nanobridge.cli_predict import register as register_predict
     from nanobridge.cli_safety import register as register_safety
     from nanobridge.cli_store import register as register_store
     from nanobridge.cli_web import register as register_web
 
     register_safety(app)
+    register_predict(app)
     register_design(app)
     register_population(app)
     register_dossier(app)

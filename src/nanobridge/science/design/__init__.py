@@ -1,0 +1,10 @@
+"""AI-assisted design: delivery models trained on the Nano-Tumor Database and the AI-PBPK link.
+
+- :mod:`~nanobridge.science.design.data`: load and clean the packaged database (rules C1-C9),
+  features, log10 targets, particle and study groups for cross-validation.
+- :mod:`~nanobridge.science.design.delivery`: model families, repeated grouped CV, CV+ prediction
+  intervals, applicability domain, training and the on-disk model cache, :func:`predict_delivery`.
+- :mod:`~nanobridge.science.design.ai_pbpk`: predicted tumour parameters through the PBPK engine.
+
+Submodules are imported explicitly (scikit-learn is loaded only when they are).
+"""
