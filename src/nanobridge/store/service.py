@@ -330,6 +330,29 @@ def _flush_versioned(session: Session, record: Base) -> None:
         ) from None
 
 
+def _flush_and_audit_update(
+    session: Session,
+    actor: User | None,
+    record: Base,
+    before: dict[str, Any],
+    keys: tuple[str, ...],
+    reason: str,
+) -> None:
+    """Flush a changed record (optimistic version check) and audit the change of ``keys`` from
+    ``before`` (its :func:`record_values` before the change) to its values now."""
+    _flush_versioned(session, record)
+    after = record_values(record)
+    _audit(
+        session,
+        actor,
+        AuditAction.UPDATE,
+        record,
+        {k: before[k] for k in keys},
+        {k: after[k] for k in keys},
+        reason,
+    )
+
+
 def _same_project_ref(session: Session, project_id: int, field: str, model: type[Base], ref_id: int) -> None:
     ref = session.get(model, ref_id)
     if ref is None or getattr(ref, "project_id", None) != project_id or getattr(ref, "deleted_at", None):
@@ -708,17 +731,8 @@ def set_password(
     before = record_values(user)
     user.password_hash = auth.hash_password(new_password)
     user.password_changed_at = user.updated_at = utcnow()
-    _flush_versioned(session, user)
-    after = record_values(user)
-    keys = ("password_hash", "password_changed_at", "updated_at", "version")
-    _audit(
-        session,
-        actor,
-        AuditAction.UPDATE,
-        user,
-        {k: before[k] for k in keys},
-        {k: after[k] for k in keys},
-        why,
+    _flush_and_audit_update(
+        session, actor, user, before, ("password_hash", "password_changed_at", "updated_at", "version"), why
     )
     return user
 
@@ -803,17 +817,8 @@ def add_member(
     existing.deleted_at = None
     existing.role = role_value
     existing.updated_at = utcnow()
-    _flush_versioned(session, existing)
-    after = record_values(existing)
-    keys = ("deleted_at", "role", "updated_at", "version")
-    _audit(
-        session,
-        actor,
-        AuditAction.UPDATE,
-        existing,
-        {k: before[k] for k in keys},
-        {k: after[k] for k in keys},
-        why,
+    _flush_and_audit_update(
+        session, actor, existing, before, ("deleted_at", "role", "updated_at", "version"), why
     )
     return existing
 
@@ -926,17 +931,8 @@ def _set_current(session: Session, actor: User, agent: Agent, number: int, why: 
     before = record_values(agent)
     agent.current_version_number = number
     agent.updated_at = utcnow()
-    _flush_versioned(session, agent)
-    after = record_values(agent)
-    keys = ("current_version_number", "updated_at", "version")
-    _audit(
-        session,
-        actor,
-        AuditAction.UPDATE,
-        agent,
-        {k: before[k] for k in keys},
-        {k: after[k] for k in keys},
-        why,
+    _flush_and_audit_update(
+        session, actor, agent, before, ("current_version_number", "updated_at", "version"), why
     )
 
 
