@@ -316,6 +316,7 @@ def _fix(route: Route, w: World) -> None:
 
 
 def _audit_head(w: World) -> int:
+    w.app.state.nb.jobs.wait_all(timeout=60)  # a run submitted by another test may still be auditing
     with db.session_scope(w.engine, write=False) as s:
         head = s.get(AuditChainHead, 1)
         assert head is not None
@@ -432,6 +433,7 @@ def test_malformed_request(shared_world: World, route: Route) -> None:
 def test_csrf_token_required(shared_world: World, route: Route) -> None:
     _fix(route, shared_world)
     payload = route.make_body(shared_world)
+    shared_world.api(route.who)  # log in first: a login is itself audited
     head = _audit_head(shared_world)
     response = route.call(shared_world, route.who, csrf=False, payload=payload)
     assert response.status_code == 403, response.text

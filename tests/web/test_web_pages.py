@@ -153,6 +153,8 @@ def test_every_page_route_is_tested(shared_world: World) -> None:
     tested |= {
         "/login",
         "/logout",
+        P + "/agents/{agent}/dossier",  # tests/web/test_web_dossier.py
+        P + "/agents/{agent}/dossier.pdf",
         P + "/agents/validate",
         P + "/agents/{agent}/versions",
         P + "/batches/{batch}/measurements/upload",

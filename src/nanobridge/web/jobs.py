@@ -207,6 +207,14 @@ class JobRunner:
         if future is not None:
             future.result(timeout=timeout)
 
+    def wait_all(self, timeout: float | None = None) -> None:
+        """Block until every job submitted so far has finished (for tests: the audit trail is
+        quiet afterwards)."""
+        with self._lock:
+            futures = list(self._futures.values())
+        for future in futures:
+            future.result(timeout=timeout)
+
     def shutdown(self, *, wait: bool = True) -> None:
         """Stop accepting jobs; with ``wait`` let running ones finish."""
         with self._lock:

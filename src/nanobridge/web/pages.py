@@ -452,6 +452,54 @@ def agent_page(agent_id: IdPath, request: Request, ctx: ReadProject, session: Db
     return _agent_page(request, ctx, session, agent_id)
 
 
+# --- the IND readiness dossier of an agent ---------------------------------------------------------
+
+DOSSIER_POPULATION_SUBJECTS = 50
+
+
+def _agent_dossier_html(session: Session, ctx: ProjectContext, agent_id: int) -> tuple[Agent, int, str]:
+    """The dossier HTML of the agent's current version (no stored evidence yet: every gap open)."""
+    from nanobridge.domain import AgentSpec
+    from nanobridge.workflows.dossier import build_dossier, render_dossier_html
+
+    agent = service.get(session, ctx.user, Agent, agent_id)
+    if agent.project_id != ctx.project.id:
+        raise NotFound(f"agent {agent_id} not found in project {ctx.project.id}")
+    current = service.current_agent_version(session, ctx.user, agent_id)
+    spec = AgentSpec.model_validate(current.spec)
+    dossier = build_dossier(spec, None, qc=False, population_subjects=DOSSIER_POPULATION_SUBJECTS)
+    return agent, current.number, render_dossier_html(dossier)
+
+
+@router.get("/projects/{project_id}/agents/{agent_id}/dossier", response_class=HTMLResponse)
+def agent_dossier_page(agent_id: IdPath, ctx: ReadProject, session: DbSession) -> Response:
+    """The IND readiness dossier of the agent's current version, as its own self-contained page
+    (inline styles and data: SVG figures, no scripts: within the app's CSP)."""
+    _, _, html = _agent_dossier_html(session, ctx, agent_id)
+    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/projects/{project_id}/agents/{agent_id}/dossier.pdf")
+def agent_dossier_pdf(request: Request, agent_id: IdPath, ctx: ReadProject, session: DbSession) -> Response:
+    """The dossier as a PDF (WeasyPrint), written to a temporary folder under the data home."""
+    import tempfile
+    from pathlib import Path
+
+    from nanobridge.workflows.dossier import write_pdf
+
+    agent, number, html = _agent_dossier_html(session, ctx, agent_id)
+    home = get_state(request).settings.data_home()
+    home.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="dossier-", dir=home) as tmp:
+        body = write_pdf(html, Path(tmp) / "dossier.pdf").read_bytes()
+    filename = f"agent{agent.id}_v{number}_dossier.pdf"
+    return Response(
+        body,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
+    )
+
+
 @router.post("/projects/{project_id}/agents/{agent_id}/versions", response_class=HTMLResponse)
 def add_agent_version(
     agent_id: IdPath,
