@@ -458,16 +458,18 @@ DOSSIER_POPULATION_SUBJECTS = 50
 
 
 def _agent_dossier_html(session: Session, ctx: ProjectContext, agent_id: int) -> tuple[Agent, int, str]:
-    """The dossier HTML of the agent's current version (no stored evidence yet: every gap open)."""
+    """The dossier HTML of the agent's current version, judged on the evidence the store holds for it."""
     from nanobridge.domain import AgentSpec
     from nanobridge.workflows.dossier import build_dossier, render_dossier_html
+    from nanobridge.workflows.dossier_store import StoreEvidenceSource
 
     agent = service.get(session, ctx.user, Agent, agent_id)
     if agent.project_id != ctx.project.id:
         raise NotFound(f"agent {agent_id} not found in project {ctx.project.id}")
     current = service.current_agent_version(session, ctx.user, agent_id)
     spec = AgentSpec.model_validate(current.spec)
-    dossier = build_dossier(spec, None, qc=False, population_subjects=DOSSIER_POPULATION_SUBJECTS)
+    evidence = StoreEvidenceSource(session, ctx.user, ctx.project.id, agent_id)
+    dossier = build_dossier(spec, evidence, qc=False, population_subjects=DOSSIER_POPULATION_SUBJECTS)
     return agent, current.number, render_dossier_html(dossier)
 
 
