@@ -91,6 +91,9 @@ def test_bad_inputs_name_the_problem() -> None:
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         bladder_contents_tiac(t, np.array([0.0, 0.1, 1.5]), LAM_F18)
     assert list(void_times(3.5, 10.0)) == [3.5, 7.0, 10.5]
+    # the last void is never short of the end, whatever the rounding of k x interval
+    for interval in (0.1, 0.7, 1.1, 2.9, 6.000000000000001, 5.999999999999999):
+        assert void_times(interval, 60.0)[-1] >= 60.0
 
 
 def test_pbpk_urine_becomes_a_bladder_source() -> None:
@@ -132,3 +135,14 @@ def test_tiac_from_coefficients_rejects_bad_values() -> None:
         tiac_from_coefficients("18F", {})
     with pytest.raises(ValueError, match="unknown reference"):
         reference_tiac("nope")
+
+
+@pytest.mark.parametrize("interval_h", [2.4, 60 / 37, 60 / 41])
+def test_a_void_falling_on_the_last_time_up_to_rounding(interval_h: float) -> None:
+    """Regression: k x interval a hair below the last time (60/2.4 - 1 rounds up) once left no
+    void at or after the end and raised IndexError."""
+    t = np.linspace(0.0, 60.0, 3001)
+    u = 0.3 * -np.expm1(-0.5 * t)
+    got = float(bladder_contents_tiac(t, u, LAM_F18, interval_h))
+    never = float(bladder_contents_tiac(t, u, LAM_F18, None))
+    assert 0.0 < got < never

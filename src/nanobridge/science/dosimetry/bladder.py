@@ -47,7 +47,10 @@ def void_times(interval_h: float, until_h: float, first_void_h: float | None = N
             f"first void must be a positive number of hours after injection, got {first_void_h!r}"
         )
     n = max(math.ceil((until_h - first) / interval_h), 0) + 1
-    return first + interval_h * np.arange(n, dtype=float)
+    times = first + interval_h * np.arange(n, dtype=float)
+    if times[-1] < until_h:  # rounding: k·interval can fall a hair short of until_h
+        times = np.append(times, times[-1] + interval_h)
+    return times
 
 
 def _segment_integral(
@@ -126,12 +129,13 @@ def bladder_contents_tiac(
         ya = uk[..., k] - emptied_at
         yb = uk[..., k + 1] - emptied_at
         total = total + _segment_integral(ya, yb, a, b, lam)
-    if last in void_set or (voids.size and math.isclose(float(voids[voids >= last][0]), last)):
+    later = voids[voids >= last]
+    if last in void_set or (later.size and math.isclose(float(later[0]), last)):
         return np.asarray(total)  # voided exactly at the last time: nothing left
     remaining = uk[..., -1] - emptied_at
-    if voids.size == 0:
+    if later.size == 0:  # no voiding: the contents only decay
         tail = remaining * math.exp(-lam * last) / lam
     else:
-        nxt = float(voids[voids > last][0])
+        nxt = float(later[0])
         tail = remaining * (math.exp(-lam * last) - math.exp(-lam * nxt)) / lam
     return np.asarray(total + tail)
