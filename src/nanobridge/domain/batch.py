@@ -255,7 +255,21 @@ _QUALIFIERS = {"<": "<", "<=": "<", "≤": "<", ">": ">", ">=": ">", "≥": ">"}
 # --------------------------------------------------------------------------------------------
 
 
-class Measurement(SpecModel):
+class _AttributeUnitModel(SpecModel):
+    """Shared normalisation of the ``attribute`` name and the ``unit`` of a measurement or a spec."""
+
+    @field_validator("attribute", mode="before", check_fields=False)
+    @classmethod
+    def _attribute(cls, value: Any) -> Any:
+        return canonical_attribute(value) if isinstance(value, str) else value
+
+    @field_validator("unit", mode="before", check_fields=False)
+    @classmethod
+    def _unit(cls, value: Any) -> Any:
+        return normalize_unit(value)
+
+
+class Measurement(_AttributeUnitModel):
     """One result of one quality attribute of a batch.
 
     Numeric results give ``value`` (in ``unit``; replicates in the same unit, their mean is the
@@ -302,16 +316,6 @@ class Measurement(SpecModel):
             ):
                 data["value"] = sum(float(r) for r in reps) / len(reps)
         return data
-
-    @field_validator("attribute", mode="before")
-    @classmethod
-    def _attribute(cls, value: Any) -> Any:
-        return canonical_attribute(value) if isinstance(value, str) else value
-
-    @field_validator("unit", mode="before")
-    @classmethod
-    def _unit(cls, value: Any) -> Any:
-        return normalize_unit(value)
 
     @field_validator("result", mode="before")
     @classmethod
@@ -395,7 +399,7 @@ def _check_citations(keys: Iterable[str], path: str) -> list[Problem]:
     return problems
 
 
-class AttributeSpec(SpecModel):
+class AttributeSpec(_AttributeUnitModel):
     """Acceptance criterion of one attribute.
 
     Numeric: ``lower`` and/or ``upper`` (inclusive limits, in ``unit``), or ``target`` ±
@@ -419,16 +423,6 @@ class AttributeSpec(SpecModel):
     tier: Literal[1, 2, 3] = 3
     rationale: str | None = None
     citations: tuple[str, ...] = ()
-
-    @field_validator("attribute", mode="before")
-    @classmethod
-    def _attribute(cls, value: Any) -> Any:
-        return canonical_attribute(value) if isinstance(value, str) else value
-
-    @field_validator("unit", mode="before")
-    @classmethod
-    def _unit(cls, value: Any) -> Any:
-        return normalize_unit(value)
 
     @field_validator("criterion", mode="before")
     @classmethod
