@@ -545,11 +545,15 @@ class SpecificAbsorbedFractions(BaseModel):
             if table is None:
                 not_included.append(f"{kind} ({energy:.4g} MeV per decay): no SAF table given")
                 continue
+            rest_s: dict[int, float] = {}  # target index -> S value of the rest-of-body composite
             for si, src in enumerate(sources):
                 region = self.source_map.get(src)
                 if region is None or (region != REST_OF_BODY and region not in table.sources):
                     continue
                 for ti, tgt in enumerate(targets):
+                    if region == REST_OF_BODY and ti in rest_s:  # same composite for every such source
+                        s[ti, si, ki] = rest_s[ti]
+                        continue
                     if region == REST_OF_BODY:
                         saf = rest_of_body_saf(table, excluded, self.region_mass_kg, lines.energy_MeV, tgt)
                     else:
@@ -557,6 +561,8 @@ class SpecificAbsorbedFractions(BaseModel):
                     s[ti, si, ki] = MGY_KG_PER_MBQ_H_MEV * float(
                         np.sum(lines.energy_MeV * lines.yield_per_decay * saf)
                     )
+                    if region == REST_OF_BODY:
+                        rest_s[ti] = float(s[ti, si, ki])
         uncovered = [
             src
             for src in sources
